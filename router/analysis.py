@@ -1,0 +1,119 @@
+"""Request analysis: which capabilities a request needs, how long its prompt is, and its sticky
+session key. Works on the client's own body, in either API's shape, before any translation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from router.types import JSON, Api, Capability, Needs
+
+# A rough, fast estimate: ~4 characters per token for text and JSON schemas, and a flat cost per
+# image (providers bill a typical image at 500-1600 tokens; base64 length says nothing useful).
+CHARS_PER_TOKEN = 4
+IMAGE_TOKENS = 1000
+MESSAGE_OVERHEAD_TOKENS = 4
+
+
+def analyse(body: JSON, api: Api, session_header: str | None = None) -> Needs:
+    needs: set[Capability] = set()
+    chars = 0
+    images = 0
+    messages = body.get("messages")
+    count = len(messages) if isinstance(messages, list) else 0
+    for text_len, image_count, tool_turn in _walk_messages(messages):
+        chars += text_len
+        images += image_count
+        if tool_turn:
+            needs.add(Capability.TOOLS)
+    system = body.get("system")
+    chars += _text_len(system)
+    tools = body.get("tools")
+    if tools:
+        needs.add(Capability.TOOLS)
+        chars += _json_len(tools)
+    if images:
+        needs.add(Capability.VISION)
+    needs |= _format_needs(body)
+    tokens = chars // CHARS_PER_TOKEN + images * IMAGE_TOKENS + count * MESSAGE_OVERHEAD_TOKENS
+    return Needs(
+        capabilities=frozenset(needs),
+        prompt_tokens=tokens,
+        session_key=session_header or _session_key(body, api),
+        stream=body.get("stream") is True,
+    )
+
+
+def _walk_messages(messages: Any) -> Iterable[tuple[int, int, bool]]:
+    """Per message: (text characters, image parts, whether it is a tool turn)."""
+    if not isinstance(messages, list):
+        return
+    for m in messages:
+        if not isinstance(m, dict):
+            continue
+        tool_turn = m.get("role") in ("tool", "function") or bool(m.get("tool_calls"))
+        content = m.get("content")
+        if isinstance(content, str):
+            yield len(content), 0, tool_turn
+            continue
+        chars = images = 0
+        if isinstance(content, list):
+            for part in content:
+                if not isinstance(part, dict):
+                    continue
+                kind = part.get("type")
+                if kind in ("image_url", "image"):
+                    images += 1
+                elif kind in ("tool_use", "tool_result"):
+                    tool_turn = True
+                    chars += _json_len(part.get("input") or part.get("content") or "")
+                else:
+                    chars += _text_len(part.get("text"))
+        if m.get("tool_calls"):
+            chars += _json_len(m["tool_calls"])
+        yield chars, images, tool_turn
+
+
+def _format_needs(body: JSON) -> set[Capability]:
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict):
+        kind = fmt.get("type")
+        if kind == "json_object":
+            return {Capability.JSON_OBJECT}
+        if kind == "json_schema":
+            return {Capability.JSON_SCHEMA}
+    output = body.get("output_config")  # Anthropic structured outputs
+    if isinstance(output, dict) and isinstance(output.get("format"), dict):
+        return {Capability.JSON_SCHEMA}
+    return set()
+
+
+def _session_key(body: JSON, api: Api) -> str | None:
+    if api is Api.OPENAI:
+        user = body.get("user")
+        return user if isinstance(user, str) and user else None
+    meta = body.get("metadata")
+    if isinstance(meta, Mapping):
+        uid = meta.get("user_id")
+        return uid if isinstance(uid, str) and uid else None
+    return None
+
+
+def _text_len(v: Any) -> int:
+    if isinstance(v, str):
+        return len(v)
+    if isinstance(v, list):
+        return sum(len(b.get("text", "")) for b in v if isinstance(b, dict)
+                   and isinstance(b.get("text"), str))
+    return 0
+
+
+def _json_len(v: Any) -> int:
+    # Cheap size of a JSON-ish value without serialising it.
+    if isinstance(v, str):
+        return len(v)
+    if isinstance(v, dict):
+        return sum(len(k) + _json_len(x) + 4 for k, x in v.items())
+    if isinstance(v, list):
+        return sum(_json_len(x) + 1 for x in v)
+    return 4

@@ -1,0 +1,59 @@
+"""Reading a client's JSON body: size limit, content type, JSON, and the shape checks that both
+APIs share. Each failure is a RequestError that names the problem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from router.errors import PayloadTooLarge, RequestError
+from router.types import JSON
+
+
+async def read_json(request: web.Request) -> JSON:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(
+            f"the request body is larger than the limit of {request.client_max_size} bytes"
+        ) from None
+    ctype = request.content_type
+    if ctype not in ("application/json", "application/octet-stream", "") and not ctype.endswith("+json"):
+        raise RequestError(f"Content-Type must be application/json, not {ctype!r}")
+    if not raw:
+        raise RequestError("the request body is empty; a JSON object is expected")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"the request body is not valid JSON: {exc.msg}") from None
+    if not isinstance(body, dict):
+        raise RequestError("the request body must be a JSON object")
+    return body
+
+
+def require_messages(body: JSON, roles: frozenset[str]) -> None:
+    messages: Any = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise RequestError("`messages` must be a non-empty array", param="messages")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise RequestError(f"messages[{i}] must be an object", param=f"messages[{i}]")
+        role = m.get("role")
+        if role not in roles:
+            raise RequestError(
+                f"messages[{i}].role must be one of {', '.join(sorted(roles))}, got {role!r}",
+                param=f"messages[{i}].role",
+            )
+        content = m.get("content")
+        if content is not None and not isinstance(content, str | list):
+            raise RequestError(f"messages[{i}].content must be a string or an array",
+                               param=f"messages[{i}].content")
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise RequestError("`stream` must be a boolean", param="stream")
+    for key in ("max_tokens", "max_completion_tokens"):
+        v = body.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise RequestError(f"`{key}` must be a positive integer", param=key)

@@ -1,0 +1,144 @@
+"""The middleware every request passes: it opens the Call record, checks client keys, turns every
+error into the caller's API format (never HTML, never a traceback), and closes the Call with one
+access-log line and the request metrics."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+
+import orjson
+from aiohttp import web
+
+from router import logs
+from router.appkeys import CLOCK, METRICS, RUNTIME
+from router.call import Call
+from router.error_bodies import anthropic_type, error_body
+from router.errors import Overloaded, RequestError, RouterError, Unauthorized
+from router.types import Api
+
+CALL = web.RequestKey("call", Call)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+# Paths that never need a client key (restrict them by network policy instead).
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def caller_api(request: web.Request) -> Api:
+    """Which API's error format the caller expects."""
+    path = request.path
+    if path.startswith("/v1/messages") or (
+        path.startswith("/v1/models") and "anthropic-version" in request.headers
+    ):
+        return Api.ANTHROPIC
+    return Api.OPENAI
+
+
+def authenticate(request: web.Request, client_keys: Mapping[str, str]) -> str:
+    """The name of the client key presented; `client_keys` maps key -> name."""
+    presented = _presented_key(request)
+    if presented is None:
+        raise Unauthorized("a client key is required (Authorization: Bearer KEY or x-api-key)")
+    given = presented.encode()
+    found = None
+    for key, name in client_keys.items():  # compare with every key, in constant time each
+        if hmac.compare_digest(key.encode(), given):
+            found = name
+    if found is None:
+        raise Unauthorized("the client key is not valid")
+    return found
+
+
+def make_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in OPEN_PATHS:
+            return await handler(request)
+        clock = request.app[CLOCK]
+        api = caller_api(request)
+        call = Call(api=api, request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
+                    started=clock.monotonic())
+        request[CALL] = call
+        response: web.StreamResponse | None = None
+        try:
+            client_keys = request.app[RUNTIME].current.config.client_keys
+            if client_keys:
+                call.client = authenticate(request, client_keys)
+            response = await handler(request)
+        except RouterError as exc:
+            response = error_response(call, exc)
+        except web.HTTPException as exc:
+            response = _http_exception(call, exc)
+        except Exception:
+            # Logged without the request body or keys; the client sees no traceback.
+            logs.logger().error("unhandled error", request_id=call.request_id, path=request.path,
+                                exc_info=True)
+            response = error_response(call, RouterError("internal error in the router"))
+        finally:
+            status = response.status if response is not None else 499  # client went away
+            call.status = status
+            if request.path.startswith("/v1/"):
+                duration = clock.monotonic() - call.started
+                request.app[METRICS].request_done(api, call.route, status, duration)
+                _log(request, call, duration)
+        return response
+
+    return middleware
+
+
+def error_response(call: Call, exc: RouterError) -> web.Response:
+    status = exc.status
+    if call.api is Api.ANTHROPIC:
+        if isinstance(exc, Overloaded):
+            status = 529
+        error_type = anthropic_type(status)
+    else:
+        error_type = exc.error_type
+    param = exc.param if isinstance(exc, RequestError) else None
+    code = exc.code if isinstance(exc, RequestError) else None
+    call.error = error_type
+    body = error_body(call.api, error_type, exc.message, param=param, code=code,
+                      request_id=call.request_id)
+    headers = {"x-request-id": call.request_id}
+    if call.attempts:
+        headers["x-freerouter-attempts"] = str(call.attempts)
+        if call.backend:
+            headers["x-freerouter-backend"] = call.backend
+    if isinstance(exc, Overloaded):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after_s + 0.499)))
+    return web.Response(body=orjson.dumps(body), status=status, headers=headers,
+                        content_type="application/json")
+
+
+def _http_exception(call: Call, exc: web.HTTPException) -> web.Response:
+    if exc.status < 400:
+        raise exc
+    err = RequestError(exc.reason if exc.status != 404 else "no such endpoint")
+    err.status = exc.status
+    if exc.status == 413:
+        err.message = "the request body is larger than the configured max_body_bytes"
+        err.error_type = "request_too_large"
+    response = error_response(call, err)
+    if exc.status == 405:
+        response.headers["Allow"] = exc.headers.get("Allow", "")
+    return response
+
+
+def _presented_key(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    return request.headers.get("x-api-key") or None
+
+
+def _log(request: web.Request, call: Call, duration_s: float) -> None:
+    logs.access_log(
+        request_id=call.request_id, api=call.api, route=call.route, status=call.status,
+        duration_ms=round(duration_s * 1000, 2), attempts=call.attempts, strategy=call.strategy,
+        backend=call.backend,
+        ttft_ms=round(call.ttft_s * 1000, 2) if call.ttft_s is not None else None,
+        prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens,
+        client=call.client,
+    )

@@ -1,0 +1,86 @@
+"""Assembling the aiohttp application: shared objects under AppKeys, routes, and the lifecycle
+(background work only in cleanup_ctx)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+
+import structlog
+from aiohttp import web
+
+from router.api import models, openai, ops
+from router.api.middleware import make_middleware
+from router.appkeys import CLOCK, HEALTH, METRICS, PLUGINS, PROXY, READINESS, RELOADER, RUNTIME
+from router.clock import Clock, SystemClock
+from router.config import Config
+from router.health import HealthTracker
+from router.metrics import Metrics
+from router.plugins import Plugins
+from router.proxy import Proxy
+from router.readiness import Readiness
+from router.runtime import Runtime, RuntimeRef, build_runtime
+
+log = structlog.get_logger("freerouter")
+RETIRED = web.AppKey("retired_runtimes", set)  # type: ignore[var-annotated]
+
+
+def create_app(
+    config: Config,
+    plugins: Plugins,
+    *,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    reload_config: Callable[[], Config] | None = None,
+) -> web.Application:
+    clock = clock or SystemClock()
+    rng = rng or random.Random()
+    app = web.Application(
+        middlewares=[make_middleware()], client_max_size=config.server.max_body_bytes,
+    )
+    metrics = Metrics()
+    health = HealthTracker(clock)
+    app[CLOCK] = clock
+    app[METRICS] = metrics
+    app[HEALTH] = health
+    app[PLUGINS] = plugins
+    app[READINESS] = Readiness()
+    app[PROXY] = Proxy(health, metrics, clock)
+    app[RUNTIME] = RuntimeRef(build_runtime(config, plugins, rng))
+    if reload_config is not None:
+        app[RELOADER] = lambda: build_runtime(reload_config(), plugins, rng)
+    app[RETIRED] = set()
+    app.router.add_post("/v1/chat/completions", openai.chat_completions)
+    app.router.add_get("/v1/models", models.list_models)
+    app.router.add_get("/status", ops.status)
+    app.router.add_get("/healthz", ops.healthz)
+    app.router.add_get("/readyz", ops.readyz)
+    app.router.add_get("/metrics", ops.metrics)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    app[READINESS].ready = True
+    yield
+    app[READINESS].ready = False
+    for task in list(app[RETIRED]):
+        task.cancel()
+    await app[RUNTIME].current.aclose()
+
+
+def swap_runtime(app: web.Application, runtime: Runtime, grace_s: float) -> None:
+    """Install a new Runtime; the old one's connections close once its requests had time to end."""
+    old = app[RUNTIME].current
+    app[RUNTIME].current = runtime
+
+    async def retire() -> None:
+        try:
+            await asyncio.sleep(grace_s)
+        finally:
+            await old.aclose()
+
+    task = asyncio.get_running_loop().create_task(retire())
+    app[RETIRED].add(task)
+    task.add_done_callback(app[RETIRED].discard)

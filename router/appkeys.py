@@ -1,0 +1,25 @@
+"""Every shared object of the app, under one typed AppKey each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from router.clock import Clock
+from router.health import HealthTracker
+from router.metrics import Metrics
+from router.plugins import Plugins
+from router.proxy import Proxy
+from router.readiness import Readiness
+from router.runtime import Runtime, RuntimeRef
+
+RUNTIME = web.AppKey("runtime", RuntimeRef)
+HEALTH = web.AppKey("health", HealthTracker)
+METRICS = web.AppKey("metrics", Metrics)
+PROXY = web.AppKey("proxy", Proxy)
+READINESS = web.AppKey("readiness", Readiness)
+PLUGINS = web.AppKey("plugins", Plugins)
+CLOCK = web.AppKey("clock", Clock)
+# Builds a fresh Runtime from the config source (SIGHUP reload); raises ConfigError.
+RELOADER = web.AppKey("reloader", Callable[[], Runtime])  # type: ignore[arg-type]

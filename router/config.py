@@ -1,0 +1,369 @@
+"""The TOML config, parsed once into frozen dataclasses. Every problem found is reported with the
+TOML key it concerns, all at once, as a ConfigError."""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from router.types import Api, Backend, Capability
+
+
+class ConfigError(Exception):
+    def __init__(self, errors: Sequence[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = list(errors)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    client_keys_env: str | None = None
+    max_body_bytes: int = 10 * 1024 * 1024
+    shutdown_delay_s: float = 5.0
+    drain_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingConfig:
+    min_output_tokens: int = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class HealthConfig:
+    probe_interval_s: float = 30.0
+    probe_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    name: str
+    capabilities: frozenset[Capability] = frozenset()
+    context_length: int = 8192
+    weight: float = 1.0
+    rpm: int | None = None
+    rpd: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    name: str
+    api: Api
+    base_url: str
+    api_key_env: str | None = None
+    preset: str | None = None
+    discover: str = "none"
+    rpm: int | None = None
+    rpd: int | None = None
+    timeout_s: float = 120.0
+    connect_timeout_s: float = 10.0
+    models: tuple[ModelConfig, ...] = ()
+
+    def backends(self) -> tuple[Backend, ...]:
+        return tuple(
+            Backend(
+                id=f"{self.name}/{m.name}", provider=self.name, model=m.name, api=self.api,
+                capabilities=m.capabilities, context_length=m.context_length, weight=m.weight,
+                rpm=m.rpm, rpd=m.rpd,
+            )
+            for m in self.models
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    name: str
+    strategy: str = "random"
+    backends: tuple[str, ...] = ("*",)
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig = ServerConfig()
+    routing: RoutingConfig = RoutingConfig()
+    health: HealthConfig = HealthConfig()
+    providers: tuple[ProviderConfig, ...] = ()
+    routes: tuple[RouteConfig, ...] = ()
+    aliases: tuple[tuple[str, str], ...] = ()  # (glob, target), in file order
+    source: str = "<built-in>"
+    keys: Mapping[str, str] = field(default_factory=dict)  # provider name -> upstream key
+    client_keys: Mapping[str, str] = field(default_factory=dict)  # client key -> its name
+
+    def backends(self) -> tuple[Backend, ...]:
+        return tuple(b for p in self.providers for b in p.backends())
+
+
+DEFAULT_ROUTE = RouteConfig(name="free")
+
+Presets = Mapping[str, Mapping[str, Any]]  # preset name -> provider fields, as TOML keys
+
+
+def load(
+    path: str | Path,
+    env: Mapping[str, str],
+    strategies: Sequence[str],
+    presets: Presets | None = None,
+) -> Config:
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+    return parse(raw, env, strategies, presets or {}, source=str(path))
+
+
+def parse(
+    raw: Mapping[str, Any],
+    env: Mapping[str, str],
+    strategies: Sequence[str],
+    presets: Presets,
+    source: str = "<config>",
+) -> Config:
+    p = _Parser()
+    p.check_keys(raw, "", {"server", "routing", "health", "providers", "routes", "aliases"})
+    server = p.section(raw, "server", ServerConfig, {
+        "client_keys_env": str, "max_body_bytes": int,
+        "shutdown_delay_s": float, "drain_timeout_s": float,
+    })
+    routing = p.section(raw, "routing", RoutingConfig, {"min_output_tokens": int})
+    health = p.section(raw, "health", HealthConfig, {
+        "probe_interval_s": float, "probe_timeout_s": float,
+    })
+    providers = tuple(
+        prov for i, t in enumerate(p.table_list(raw, "providers"))
+        if (prov := p.provider(t, f"providers[{i}]", presets)) is not None
+    )
+    backends = [b for prov in providers for b in prov.backends()]
+    p.unique([prov.name for prov in providers], "providers", "name")
+    p.unique([b.id for b in backends], "providers", "backend id")
+    routes = tuple(
+        r for i, t in enumerate(p.table_list(raw, "routes"))
+        if (r := p.route(t, f"routes[{i}]", [b.id for b in backends], strategies)) is not None
+    ) or (DEFAULT_ROUTE,)
+    p.unique([r.name for r in routes], "routes", "name")
+    aliases = p.aliases(raw.get("aliases", {}), {r.name for r in routes} | {b.id for b in backends})
+    keys = p.keys(providers, env)
+    client_keys = p.client_keys(server.client_keys_env, env)
+    if p.errors:
+        raise ConfigError(p.errors)
+    return Config(server, routing, health, providers, routes, aliases, source, keys, client_keys)
+
+
+_Fields = dict[str, type]
+
+
+class _Parser:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def err(self, key: str, message: str) -> None:
+        self.errors.append(f"{key}: {message}")
+
+    def check_keys(self, table: Mapping[str, Any], prefix: str, allowed: set[str]) -> None:
+        for k in table:
+            if k not in allowed:
+                self.err(f"{prefix}{k}", "unknown key")
+
+    def value(self, table: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+        v = table[key]
+        if kind is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+            self.err(where, f"expected {_TYPE_NAMES[kind]}, got {_TYPE_NAMES.get(type(v), type(v).__name__)}")
+            return None
+        if kind in (int, float) and v < 0:
+            self.err(where, "must not be negative")
+            return None
+        return v
+
+    def fields(self, table: Mapping[str, Any], prefix: str, spec: _Fields) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, kind in spec.items():
+            if key in table:
+                v = self.value(table, key, kind, f"{prefix}.{key}")
+                if v is not None:
+                    out[key] = v
+        return out
+
+    def section(self, raw: Mapping[str, Any], name: str, cls: Any, spec: _Fields) -> Any:
+        table = raw.get(name, {})
+        if not isinstance(table, dict):
+            self.err(name, "expected a table")
+            return cls()
+        self.check_keys(table, f"{name}.", set(spec))
+        return cls(**self.fields(table, name, spec))
+
+    def table_list(self, raw: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
+        v = raw.get(name, [])
+        if not isinstance(v, list) or not all(isinstance(t, dict) for t in v):
+            self.err(name, f"expected an array of tables ([[{name}]])")
+            return []
+        return v
+
+    def provider(self, t: dict[str, Any], where: str, presets: Presets) -> ProviderConfig | None:
+        preset = t.get("preset")
+        if preset is not None:
+            if not isinstance(preset, str) or preset not in presets:
+                known = ", ".join(sorted(presets)) or "none"
+                self.err(f"{where}.preset", f"unknown preset {preset!r} (known: {known})")
+                return None
+            t = {**presets[preset], **t}
+        self.check_keys(t, f"{where}.", set(_PROVIDER_FIELDS) | {"models", "name", "api", "base_url"})
+        missing = [k for k in ("name", "api", "base_url") if k not in t]
+        for k in missing:
+            self.err(f"{where}.{k}", "required")
+        if missing:
+            return None
+        name = self.value(t, "name", str, f"{where}.name")
+        base_url = self.value(t, "base_url", str, f"{where}.base_url")
+        api = self.api(t["api"], f"{where}.api")
+        if name is not None and ("/" in name or not name):
+            self.err(f"{where}.name", f"{name!r} must be non-empty and contain no '/'")
+        if base_url is not None and not base_url.startswith(("http://", "https://")):
+            self.err(f"{where}.base_url", f"{base_url!r} is not an http(s) URL")
+        opts = self.fields(t, where, _PROVIDER_FIELDS)
+        discover = opts.get("discover", "none")
+        models = t.get("models", [])
+        if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
+            self.err(f"{where}.models", "expected an array of tables ([[providers.models]])")
+            models = []
+        parsed = tuple(
+            m for j, mt in enumerate(models)
+            if (m := self.model(mt, f"{where}.models[{j}]")) is not None
+        )
+        if not parsed and discover == "none":
+            self.err(f"{where}.models", "no models, and discover is \"none\"")
+        if name is None or base_url is None or api is None:
+            return None
+        return ProviderConfig(name=name, api=api, base_url=base_url.rstrip("/"), models=parsed, **opts)
+
+    def api(self, v: Any, where: str) -> Api | None:
+        try:
+            return Api(v)
+        except ValueError:
+            self.err(where, f"{v!r} is not one of: openai, anthropic")
+            return None
+
+    def model(self, t: dict[str, Any], where: str) -> ModelConfig | None:
+        self.check_keys(t, f"{where}.", set(_MODEL_FIELDS) | {"name", "capabilities"})
+        if "name" not in t:
+            self.err(f"{where}.name", "required")
+            return None
+        name = self.value(t, "name", str, f"{where}.name")
+        caps = self.capabilities(t.get("capabilities", []), f"{where}.capabilities")
+        opts = self.fields(t, where, _MODEL_FIELDS)
+        if opts.get("context_length", 1) <= 0:
+            self.err(f"{where}.context_length", "must be positive")
+        if name is None:
+            return None
+        return ModelConfig(name=name, capabilities=caps, **opts)
+
+    def capabilities(self, v: Any, where: str) -> frozenset[Capability]:
+        if not isinstance(v, list):
+            self.err(where, "expected an array of strings")
+            return frozenset()
+        out = set()
+        for c in v:
+            try:
+                out.add(Capability(c))
+            except ValueError:
+                words = ", ".join(x.value for x in Capability)
+                self.err(where, f"unknown capability {c!r} (known: {words})")
+        return frozenset(out)
+
+    def route(
+        self, t: dict[str, Any], where: str, backend_ids: list[str], strategies: Sequence[str]
+    ) -> RouteConfig | None:
+        self.check_keys(t, f"{where}.", {"name", "strategy", "backends", "max_attempts"})
+        if "name" not in t:
+            self.err(f"{where}.name", "required")
+            return None
+        name = self.value(t, "name", str, f"{where}.name")
+        opts = self.fields(t, where, {"strategy": str, "max_attempts": int})
+        if opts.get("strategy", "random") not in strategies:
+            self.err(f"{where}.strategy",
+                     f"{opts['strategy']!r} is not registered (known: {', '.join(sorted(strategies))})")
+        if opts.get("max_attempts", 1) < 1:
+            self.err(f"{where}.max_attempts", "must be at least 1")
+        globs = t.get("backends", ["*"])
+        if not isinstance(globs, list) or not all(isinstance(g, str) for g in globs):
+            self.err(f"{where}.backends", "expected an array of glob strings")
+            return None
+        for g in globs:
+            if not any(fnmatch.fnmatchcase(b, g) for b in backend_ids) and backend_ids:
+                self.err(f"{where}.backends", f"glob {g!r} matches no backend")
+        if name is None:
+            return None
+        return RouteConfig(name=name, backends=tuple(globs), **opts)
+
+    def aliases(self, v: Any, targets: set[str]) -> tuple[tuple[str, str], ...]:
+        if not isinstance(v, dict):
+            self.err("aliases", "expected a table of \"glob\" = \"route or backend id\"")
+            return ()
+        out = []
+        for glob, target in v.items():
+            if not isinstance(target, str):
+                self.err(f"aliases.{glob!r}", "expected a string")
+            elif target not in targets:
+                self.err(f"aliases.{glob!r}", f"{target!r} is neither a route nor a backend id")
+            else:
+                out.append((glob, target))
+        return tuple(out)
+
+    def unique(self, names: list[str], where: str, what: str) -> None:
+        seen: set[str] = set()
+        for n in names:
+            if n in seen:
+                self.err(where, f"duplicate {what} {n!r}")
+            seen.add(n)
+
+    def client_keys(self, var: str | None, env: Mapping[str, str]) -> dict[str, str]:
+        """FREEROUTER_CLIENT_KEYS-style "name1:key1,name2:key2" -> {key: name}."""
+        if var is None:
+            return {}
+        where = "server.client_keys_env"
+        value = env.get(var)
+        if not value:
+            self.err(where, f"environment variable {var} is not set")
+            return {}
+        out: dict[str, str] = {}
+        for i, entry in enumerate(e.strip() for e in value.split(",") if e.strip()):
+            name, sep, key = entry.partition(":")
+            if not sep or not name or not key:
+                # Never echo the entry: it holds a key.
+                self.err(where, f"entry {i + 1} of {var} is not name:key")
+            elif key in out:
+                self.err(where, f"entry {i + 1} of {var} repeats a key")
+            else:
+                out[key] = name
+        return out
+
+    def keys(self, providers: tuple[ProviderConfig, ...], env: Mapping[str, str]) -> dict[str, str]:
+        keys = {}
+        for i, prov in enumerate(providers):
+            if prov.api_key_env is None:
+                continue
+            value = env.get(prov.api_key_env)
+            if value:
+                keys[prov.name] = value
+            else:
+                self.err(f"providers[{i}].api_key_env",
+                         f"environment variable {prov.api_key_env} is not set")
+        return keys
+
+
+_PROVIDER_FIELDS: _Fields = {
+    "api_key_env": str, "preset": str, "discover": str,
+    "rpm": int, "rpd": int, "timeout_s": float,
+    "connect_timeout_s": float,
+}
+_MODEL_FIELDS: _Fields = {
+    "context_length": int, "weight": float, "rpm": int, "rpd": int,
+}
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+               list: "an array", dict: "a table"}

@@ -1,0 +1,66 @@
+"""The demo's simulated providers and the config that routes over them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiohttp import web
+
+from router.demo.upstream import Behaviour, FakeUpstream
+
+# provider -> model -> (behaviour, capabilities, context length)
+DEMO: Mapping[str, Mapping[str, tuple[Behaviour, list[str], int]]] = {
+    "demo": {
+        "swift-8b": (Behaviour(latency_s=0.05, chunk_delay_s=0.01),
+                     ["tools", "json_object"], 32768),
+        "vision-12b": (Behaviour(latency_s=0.2, chunk_delay_s=0.02),
+                       ["vision", "json_object", "json_schema"], 65536),
+        "large-70b": (Behaviour(latency_s=0.6, chunk_delay_s=0.04),
+                      ["tools", "json_object", "json_schema", "reasoning"], 131072),
+    },
+    "flaky": {
+        "wobbly-7b": (Behaviour(latency_s=0.1, chunk_delay_s=0.01, failure_rate=0.3),
+                      ["tools"], 16384),
+    },
+}
+
+
+def demo_raw_config(ports: Mapping[str, int]) -> dict[str, Any]:
+    """The demo's config as TOML-shaped data, pointing at the fake upstreams' ports."""
+    return {
+        "health": {"probe_interval_s": 15},
+        "providers": [
+            {"name": provider, "api": "openai", "base_url": f"http://127.0.0.1:{ports[provider]}/v1",
+             "models": [{"name": m, "capabilities": caps, "context_length": ctx}
+                        for m, (_b, caps, ctx) in models.items()]}
+            for provider, models in DEMO.items()
+        ],
+        "routes": [
+            {"name": "free", "strategy": "random", "backends": ["*"], "max_attempts": 3},
+            {"name": "free-weighted", "strategy": "weighted", "backends": ["*"]},
+            {"name": "free-sticky", "strategy": "sticky", "backends": ["*"]},
+        ],
+        "aliases": {"claude-*": "free", "gpt-*": "free"},
+    }
+
+
+@asynccontextmanager
+async def demo_upstreams() -> AsyncIterator[dict[str, int]]:
+    """Start one fake upstream per demo provider on loopback; yields provider -> port."""
+    runners = []
+    ports: dict[str, int] = {}
+    try:
+        for seed, (provider, models) in enumerate(DEMO.items()):
+            fake = FakeUpstream({m: b for m, (b, _c, _x) in models.items()}, seed=seed)
+            runner = web.AppRunner(fake.app(), access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            runners.append(runner)
+            ports[provider] = runner.addresses[0][1]
+        yield ports
+    finally:
+        for runner in runners:
+            await runner.cleanup()

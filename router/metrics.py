@@ -1,0 +1,113 @@
+"""Prometheus metrics: one registry per app, and one named method per event, so no other module
+touches prometheus-client. Label values come only from config (routes, backend ids) and closed
+enums (api, reason, result, kind, status), never from what a client typed."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from router.types import Api, FailureReason
+
+# From milliseconds to minutes: LLM answers take from ~50 ms (a cached error) to 10 min (a long
+# reasoning stream); time to first token from ~25 ms to a minute.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60)
+
+UNKNOWN_ROUTE = "_unknown"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "freerouter_requests", "Client requests answered, by API, route and HTTP status.",
+            ["api", "route", "status"], registry=r,
+        )
+        self.request_duration = Histogram(
+            "freerouter_request_duration_seconds",
+            "Whole client request duration, streams included, in seconds.",
+            ["api", "route"], buckets=DURATION_BUCKETS, registry=r,
+        )
+        self.selections = Counter(
+            "freerouter_selections", "Backends picked by a route's strategy.",
+            ["route", "backend", "strategy"], registry=r,
+        )
+        self.failures = Counter(
+            "freerouter_backend_failures", "Failed upstream attempts, by backend and reason.",
+            ["backend", "reason"], registry=r,
+        )
+        self.fallbacks = Counter(
+            "freerouter_fallbacks", "Requests retried on another backend after a failure.",
+            ["route"], registry=r,
+        )
+        self.upstream_latency = Histogram(
+            "freerouter_upstream_latency_seconds",
+            "Upstream time to response headers (first byte), in seconds.",
+            ["backend"], buckets=DURATION_BUCKETS, registry=r,
+        )
+        self.ttft = Histogram(
+            "freerouter_time_to_first_token_seconds",
+            "Time from the client's request to the first content sent to it, in seconds.",
+            ["backend"], buckets=TTFT_BUCKETS, registry=r,
+        )
+        self.health_score = Gauge(
+            "freerouter_backend_health_score", "Backend health score, 0 (down) to 1 (healthy).",
+            ["backend"], registry=r,
+        )
+        self.backend_up = Gauge(
+            "freerouter_backend_up", "1 when the backend takes traffic, 0 while it cools down.",
+            ["backend"], registry=r,
+        )
+        self.probes = Counter(
+            "freerouter_probes", "Active health probes, by backend and result.",
+            ["backend", "result"], registry=r,
+        )
+        self.tokens = Counter(
+            "freerouter_tokens", "Tokens reported by upstreams, by backend and kind.",
+            ["backend", "kind"], registry=r,
+        )
+        self.inflight = Gauge(
+            "freerouter_inflight_requests", "Upstream requests in flight, by backend.",
+            ["backend"], registry=r,
+        )
+
+    def request_done(self, api: Api, route: str, status: int, duration_s: float) -> None:
+        self.requests.labels(api.value, route, str(status)).inc()
+        self.request_duration.labels(api.value, route).observe(duration_s)
+
+    def selected(self, route: str, backend: str, strategy: str) -> None:
+        self.selections.labels(route, backend, strategy).inc()
+
+    def failed(self, backend: str, reason: FailureReason) -> None:
+        self.failures.labels(backend, reason.value).inc()
+
+    def fell_back(self, route: str) -> None:
+        self.fallbacks.labels(route).inc()
+
+    def first_byte(self, backend: str, latency_s: float) -> None:
+        self.upstream_latency.labels(backend).observe(latency_s)
+
+    def first_token(self, backend: str, ttft_s: float) -> None:
+        self.ttft.labels(backend).observe(ttft_s)
+
+    def health(self, backend: str, score: float, up: bool) -> None:
+        self.health_score.labels(backend).set(score)
+        self.backend_up.labels(backend).set(1.0 if up else 0.0)
+
+    def probed(self, backend: str, result: str) -> None:
+        self.probes.labels(backend, result).inc()
+
+    def used_tokens(self, backend: str, prompt: int, completion: int) -> None:
+        if prompt:
+            self.tokens.labels(backend, "prompt").inc(prompt)
+        if completion:
+            self.tokens.labels(backend, "completion").inc(completion)
+
+    def inflight_change(self, backend: str, delta: int) -> None:
+        self.inflight.labels(backend).inc(delta)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,269 @@
+"""Forwarding one client request: plan -> capable backends -> healthy candidates -> strategy pick
+-> provider call -> answer, failing over to another candidate on any failure before the first
+byte reaches the client. After that, a failure ends the stream with the API's own error event."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import orjson
+from aiohttp import web
+
+from router.analysis import analyse
+from router.call import Call
+from router.clock import Clock
+from router.error_bodies import error_body
+from router.errors import (
+    AllFailed,
+    BadResponse,
+    Overloaded,
+    UpstreamError,
+    UpstreamRejected,
+)
+from router.health import HealthTracker
+from router.metrics import Metrics
+from router.pool import Target
+from router.runtime import Runtime
+from router.tokens import reported
+from router.translate import (
+    ResponseContext,
+    StreamTranslator,
+    is_content_event,
+    stream_translator,
+    translate_error,
+    translate_request,
+    translate_response,
+)
+from router.types import JSON, Api, Backend, Needs, Outcome
+from router.upstream import Provider, UpstreamReply, UpstreamRequest
+
+ANTHROPIC_DEFAULT_MAX_TOKENS = 4096  # when an OpenAI client sent none and Anthropic needs one
+# Fields of the client's body that are the router's business, never the upstream's.
+ROUTER_FIELDS = ("models",)
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    call: Call
+    api: Api
+    body: JSON
+    needs: Needs
+    target: Target
+    backend: Backend
+    provider: Provider
+    client_headers: Mapping[str, str]
+
+
+class Proxy:
+    def __init__(self, health: HealthTracker, metrics: Metrics, clock: Clock) -> None:
+        self._health = health
+        self._metrics = metrics
+        self._clock = clock
+
+    async def serve(
+        self, request: web.Request, runtime: Runtime, call: Call, body: JSON,
+        client_headers: Mapping[str, str],
+    ) -> web.StreamResponse:
+        needs = analyse(body, call.api, request.headers.get("x-session-id"))
+        call.stream = needs.stream
+        plan = runtime.pool.plan(body.get("model"), body.get("models"))
+        call.route = plan[0].label
+        call.strategy = plan[0].strategy_name
+        capable = runtime.pool.require_capable(plan, needs)
+        tried: set[str] = set()
+        last: UpstreamError | None = None
+        for target, backends in zip(plan, capable, strict=True):
+            for _ in range(target.max_attempts):
+                candidates = self._health.candidates(b for b in backends if b.id not in tried)
+                if not candidates:
+                    break
+                backend = target.strategy.pick(candidates, needs).backend
+                tried.add(backend.id)
+                call.attempts += 1
+                call.backend = backend.id
+                self._metrics.selected(target.label, backend.id, target.strategy_name)
+                if call.attempts > 1:
+                    self._metrics.fell_back(call.route)
+                attempt = _Attempt(call, call.api, body, needs, target, backend,
+                                   runtime.providers[backend.provider], client_headers)
+                try:
+                    return await self._attempt(request, attempt)
+                except UpstreamRejected as exc:
+                    return self._relay_rejection(attempt, exc)
+                except UpstreamError as exc:
+                    last = exc
+                    self._failed(backend, exc)
+        if last is None:
+            everyone = [b for group in capable for b in group]
+            raise Overloaded(
+                "every capable backend is cooling down or over budget; retry later",
+                retry_after_s=self._health.soonest_recovery(everyone),
+            )
+        raise AllFailed(
+            f"all {call.attempts} backend(s) tried failed; last: {call.backend}: {last.message}",
+            attempts=call.attempts,
+        )
+
+    # -- one attempt -------------------------------------------------------------------------
+
+    async def _attempt(self, request: web.Request, a: _Attempt) -> web.StreamResponse:
+        translated = translate_request(dict(a.body), a.api, a.backend.api)
+        upstream_body = translated.body
+        upstream_body["model"] = a.backend.model
+        for name in ROUTER_FIELDS:
+            upstream_body.pop(name, None)
+        _clamp_max_tokens(upstream_body, a.backend, a.needs)
+        if a.needs.stream and a.backend.api is Api.OPENAI:
+            upstream_body["stream_options"] = {"include_usage": True}
+        ctx = ResponseContext(
+            served_model=a.backend.id,
+            include_usage=_asked_usage(a.body),
+            prompt_tokens=a.needs.prompt_tokens,
+            tool_names=translated.tool_names,
+        )
+        started = self._clock.monotonic()
+        self._metrics.inflight_change(a.backend.id, 1)
+        try:
+            reply = await a.provider.send(UpstreamRequest(
+                a.backend, upstream_body, a.needs.stream,
+                a.client_headers if a.api is a.backend.api else {},
+            ))
+            latency = self._clock.monotonic() - started
+            self._metrics.first_byte(a.backend.id, latency)
+            if reply.events is None:
+                if a.needs.stream:
+                    raise BadResponse("the upstream answered a stream request without a stream")
+                return self._json_answer(a, reply, ctx, latency)
+            return await self._stream_answer(request, a, reply, ctx, latency)
+        finally:
+            self._metrics.inflight_change(a.backend.id, -1)
+
+    def _json_answer(
+        self, a: _Attempt, reply: UpstreamReply, ctx: ResponseContext, latency: float
+    ) -> web.Response:
+        assert reply.json is not None
+        self._succeeded(a, latency, reply.json)
+        body = translate_response(reply.json, a.api, a.backend.api, ctx)
+        a.call.ttft_s = self._clock.monotonic() - a.call.started
+        self._metrics.first_token(a.backend.id, a.call.ttft_s)
+        return web.Response(
+            body=orjson.dumps(body), status=200, content_type="application/json",
+            headers=_answer_headers(a.call),
+        )
+
+    async def _stream_answer(
+        self, request: web.Request, a: _Attempt, reply: UpstreamReply, ctx: ResponseContext,
+        latency: float,
+    ) -> web.StreamResponse:
+        assert reply.events is not None
+        events = reply.events
+        preamble: list[JSON] = []
+        try:
+            # Commit to this backend only once something real has arrived: until then a
+            # failure (429 in-band, empty stream, hang) can still go to another backend.
+            async for event in events:
+                preamble.append(event)
+                if is_content_event(a.backend.api, event):
+                    break
+            else:
+                raise BadResponse("the upstream stream ended before any content")
+        except BaseException:
+            await reply.aclose()
+            raise
+        self._succeeded(a, latency, None)
+        translator = stream_translator(a.api, a.backend.api, ctx)
+        response = web.StreamResponse(status=200, headers={
+            **_answer_headers(a.call), "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+        })
+        try:
+            await response.prepare(request)
+            first = b"".join(f for e in preamble for f in self._feed(a, translator, e))
+            await response.write(first)
+            a.call.ttft_s = self._clock.monotonic() - a.call.started
+            self._metrics.first_token(a.backend.id, a.call.ttft_s)
+            try:
+                async for event in events:
+                    frames = self._feed(a, translator, event)
+                    if frames:
+                        await response.write(b"".join(frames))
+                tail = translator.finish()
+            except UpstreamError as exc:
+                self._failed(a.backend, exc)
+                a.call.error = exc.reason.value
+                tail = translator.fail(_stream_error_type(a.api), exc.message)
+            await response.write(b"".join(tail))
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client went away: nothing left to tell it
+        finally:
+            await reply.aclose()
+        return response
+
+    def _feed(self, a: _Attempt, translator: StreamTranslator, event: JSON) -> list[bytes]:
+        counts = reported(a.backend.api, event)
+        if counts is not None:
+            prompt, completion = counts
+            a.call.prompt_tokens = max(a.call.prompt_tokens, prompt)
+            a.call.completion_tokens = max(a.call.completion_tokens, completion)
+        return translator.feed(event)
+
+    # -- outcomes ----------------------------------------------------------------------------
+
+    def _succeeded(self, a: _Attempt, latency: float, body: JSON | None) -> None:
+        self._health.record(Outcome(a.backend.id, ok=True, latency_s=latency), a.backend.provider)
+        if body is not None and (counts := reported(a.backend.api, body)) is not None:
+            a.call.prompt_tokens, a.call.completion_tokens = counts
+
+    def _failed(self, backend: Backend, exc: UpstreamError) -> None:
+        self._metrics.failed(backend.id, exc.reason)
+        self._health.record(Outcome(
+            backend.id, ok=False, reason=exc.reason, retry_after_s=exc.retry_after_s,
+            provider_wide=exc.provider_wide, until_epoch=exc.until_epoch,
+        ), backend.provider)
+
+    def _relay_rejection(self, a: _Attempt, exc: UpstreamRejected) -> web.Response:
+        """The upstream called the request itself invalid: the client gets that answer."""
+        a.call.error = "invalid_request_error"
+        if isinstance(exc.body, dict):
+            body = translate_error(exc.body, a.api, a.backend.api)
+        else:
+            body = error_body(a.api, "invalid_request_error", exc.message)
+        return web.Response(body=orjson.dumps(body), status=exc.status,
+                            content_type="application/json", headers=_answer_headers(a.call))
+
+
+def _clamp_max_tokens(body: JSON, backend: Backend, needs: Needs) -> None:
+    # The client's max_tokens is a ceiling, never a filter: forward what the backend has room for.
+    room = max(backend.context_length - needs.prompt_tokens, 1)
+    if backend.api is Api.ANTHROPIC:
+        asked = body.get("max_tokens")
+        body["max_tokens"] = (min(asked, room) if _positive_int(asked)
+                              else min(room, ANTHROPIC_DEFAULT_MAX_TOKENS))
+        return
+    for key in ("max_completion_tokens", "max_tokens"):
+        if _positive_int(body.get(key)):
+            body[key] = min(body[key], room)
+
+
+def _positive_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _asked_usage(body: JSON) -> bool:
+    opts = body.get("stream_options")
+    return isinstance(opts, dict) and opts.get("include_usage") is True
+
+
+def _answer_headers(call: Call) -> dict[str, str]:
+    return {
+        "x-freerouter-backend": call.backend or "",
+        "x-freerouter-attempts": str(call.attempts),
+        "x-request-id": call.request_id,
+    }
+
+
+def _stream_error_type(api: Api) -> str:
+    return "api_error" if api is Api.ANTHROPIC else "upstream_error"
+

@@ -1,0 +1,63 @@
+"""Human-readable tables for `freerouter check` (a resolved config) and `freerouter status`
+(a running router's /status)."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+
+import aiohttp
+
+from router.config import Config
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(c) for c in header]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def pool_table(config: Config) -> str:
+    providers = table(
+        ["provider", "api", "base_url", "key", "discover", "rpm", "rpd"],
+        [[p.name, p.api.value, p.base_url, p.api_key_env or "(none)", p.discover, p.rpm, p.rpd]
+         for p in config.providers],
+    )
+    backends = table(
+        ["backend", "capabilities", "context", "weight", "rpm", "rpd"],
+        [[b.id, ",".join(sorted(c.value for c in b.capabilities)) or "-", b.context_length,
+          b.weight, b.rpm, b.rpd] for b in config.backends()],
+    )
+    ids = [b.id for b in config.backends()]
+    routes = table(
+        ["route", "strategy", "max_attempts", "backends"],
+        [[r.name, r.strategy, r.max_attempts,
+          len([i for i in ids if any(fnmatch.fnmatchcase(i, g) for g in r.backends)])]
+         for r in config.routes],
+    )
+    aliases = "\n".join(f"  {glob} -> {target}" for glob, target in config.aliases) or "  (none)"
+    return (f"config: {config.source}\n\nproviders\n{providers}\n\nbackends\n{backends}\n\n"
+            f"routes\n{routes}\n\naliases\n{aliases}")
+
+
+async def fetch_status(url: str, key: str | None) -> str:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
+        url.rstrip("/") + "/status", headers=headers
+    ) as resp:
+        if resp.status != 200:
+            raise RuntimeError(f"{url}/status answered {resp.status}")
+        data = await resp.json()
+    rows = []
+    for b in data.get("backends", []):
+        budget = b.get("budget") or {}
+        rows.append([
+            b["id"], b["state"], b["score"], b.get("latency_ms_p50"), b.get("error_rate"),
+            b.get("cooldown_s"), b.get("cooldown_reason") or "", budget.get("rpm_left"),
+            budget.get("rpd_left"), b.get("requests"), b.get("failures"), b.get("inflight"),
+        ])
+    return table(["backend", "state", "score", "p50 ms", "err rate", "cooldown s", "why",
+                  "rpm left", "rpd left", "requests", "failures", "inflight"], rows)

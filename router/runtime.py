@@ -1,0 +1,42 @@
+"""A Runtime is everything one config produces (pool and provider adapters). It is built whole
+and swapped whole on reload, so a request sees one consistent pool from start to end."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from router.config import Config
+from router.plugins import Plugins
+from router.pool import Pool
+from router.upstream import Provider, ProviderSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    config: Config
+    pool: Pool
+    providers: Mapping[str, Provider]  # provider name -> adapter
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            await provider.aclose()
+
+
+class RuntimeRef:
+    """The one mutable cell holding the current Runtime (written by startup and reload)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.current = runtime
+
+
+def build_runtime(config: Config, plugins: Plugins, rng: random.Random) -> Runtime:
+    providers: dict[str, Provider] = {}
+    for p in config.providers:
+        factory = plugins.providers[p.api.value]
+        providers[p.name] = factory(ProviderSettings(
+            name=p.name, base_url=p.base_url, api_key=config.keys.get(p.name),
+            timeout_s=p.timeout_s, connect_timeout_s=p.connect_timeout_s,
+        ))
+    return Runtime(config, Pool(config, plugins.strategies, rng), providers)

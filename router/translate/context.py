@@ -1,0 +1,39 @@
+"""What a translation needs to carry from the request to its response."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from router.types import JSON
+
+
+@dataclass(frozen=True, slots=True)
+class TranslatedRequest:
+    body: JSON
+    # upstream tool name -> the client's name, where a name had to be changed for the target
+    tool_names: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseContext:
+    served_model: str  # the backend id, written into every `model` field the client sees
+    include_usage: bool = False  # an OpenAI client asked stream_options.include_usage
+    prompt_tokens: int = 0  # the router's estimate, for when the upstream reports none
+    tool_names: Mapping[str, str] = field(default_factory=dict)
+
+
+class StreamTranslator(Protocol):
+    """Turns upstream stream events (each the parsed JSON of one SSE `data:` line; Anthropic
+    events carry their `type`) into complete SSE frames for the client."""
+
+    def feed(self, event: JSON) -> list[bytes]: ...
+
+    def finish(self) -> list[bytes]:
+        """The upstream ended cleanly: close the client's stream properly."""
+        ...
+
+    def fail(self, error_type: str, message: str) -> list[bytes]:
+        """The stream broke after its first byte: end it with the API's in-band error."""
+        ...

@@ -1,0 +1,88 @@
+"""Same-API translation: the body passes through; only `model` becomes the backend id."""
+
+from __future__ import annotations
+
+from router.translate.context import ResponseContext, TranslatedRequest
+from router.translate.sse import DONE, data_frame, event_frame
+from router.types import JSON
+
+
+def request(body: JSON) -> TranslatedRequest:
+    return TranslatedRequest(body=body)
+
+
+def response(body: JSON, ctx: ResponseContext) -> JSON:
+    if "model" in body:
+        body["model"] = ctx.served_model
+    return body
+
+
+def error(body: JSON) -> JSON:
+    return body
+
+
+class OpenAIStream:
+    """OpenAI chunks pass through with `model` rewritten; always ends with [DONE]."""
+
+    def __init__(self, ctx: ResponseContext) -> None:
+        self._model = ctx.served_model
+        self._usage = ctx.include_usage
+        self._done = False
+
+    def feed(self, event: JSON) -> list[bytes]:
+        if self._done:
+            return []
+        if not self._usage and event.get("choices") == [] and "usage" in event:
+            return []  # the router asked for usage for its metrics; the client did not
+        if "error" in event:
+            self._done = True
+            return [data_frame(event), DONE]
+        event["model"] = self._model
+        event.setdefault("object", "chat.completion.chunk")
+        return [data_frame(event)]
+
+    def finish(self) -> list[bytes]:
+        if self._done:
+            return []
+        self._done = True
+        return [DONE]
+
+    def fail(self, error_type: str, message: str) -> list[bytes]:
+        if self._done:
+            return []
+        self._done = True
+        err = {"error": {"message": message, "type": error_type, "param": None, "code": None}}
+        return [data_frame(err), DONE]
+
+
+class AnthropicStream:
+    """Anthropic events pass through with the message's `model` rewritten."""
+
+    def __init__(self, ctx: ResponseContext) -> None:
+        self._model = ctx.served_model
+        self._done = False
+
+    def feed(self, event: JSON) -> list[bytes]:
+        if self._done:
+            return []
+        kind = event.get("type")
+        if not isinstance(kind, str):
+            return []
+        if kind == "message_start" and isinstance(event.get("message"), dict):
+            event["message"]["model"] = self._model
+        if kind in ("message_stop", "error"):
+            self._done = True
+        return [event_frame(kind, event)]
+
+    def finish(self) -> list[bytes]:
+        if self._done:
+            return []
+        self._done = True
+        return [event_frame("message_stop", {"type": "message_stop"})]
+
+    def fail(self, error_type: str, message: str) -> list[bytes]:
+        if self._done:
+            return []
+        self._done = True
+        err = {"type": "error", "error": {"type": error_type, "message": message}}
+        return [event_frame("error", err)]

@@ -1,0 +1,69 @@
+"""The provider seam: what the proxy hands a provider adapter, and what it gets back.
+
+A provider adapter owns one upstream's wire details (URL paths, auth headers, SSE framing, error
+bodies) and nothing else: no retries, health, metrics or translation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from router.types import JSON, Backend
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    name: str
+    base_url: str  # the API's paths are appended: /chat/completions, /messages, /models
+    api_key: str | None
+    timeout_s: float  # first byte, and every gap between stream chunks
+    connect_timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    backend: Backend
+    body: JSON  # already in the upstream's wire format, `model` set to the upstream's id
+    stream: bool
+    headers: Mapping[str, str] = field(default_factory=dict)  # e.g. anthropic-beta
+
+
+@dataclass(slots=True)
+class UpstreamReply:
+    """A successful (2xx) answer whose headers have arrived. Exactly one of `json` and
+    `events` is set. `events` yields the parsed JSON of each SSE data line and raises
+    StreamError / UpstreamTimeout when the stream breaks."""
+
+    status: int
+    headers: Mapping[str, str]
+    json: JSON | None = None
+    events: AsyncIterator[JSON] | None = None
+    release: Callable[[], None] | None = None  # frees the connection, even if never iterated
+
+    async def aclose(self) -> None:
+        if self.events is not None:
+            close = getattr(self.events, "aclose", None)
+            if close is not None:
+                await close()
+        if self.release is not None:
+            self.release()
+
+
+class Provider(Protocol):
+    async def send(self, request: UpstreamRequest) -> UpstreamReply:
+        """Send one request. Raises an UpstreamError subclass for every failure before the
+        first byte of the answer (connect, timeout, non-2xx status, malformed body)."""
+        ...
+
+    async def probe(self) -> None:
+        """A cheap liveness check costing no tokens; raises UpstreamError on failure."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class ProviderFactory(Protocol):
+    """What the `freerouter.providers` entry points name (keyed by the config's `api`)."""
+
+    def __call__(self, settings: ProviderSettings) -> Provider: ...
