@@ -11,10 +11,13 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
         buf = self._buf + chunk
+        held = b""
+        if buf.endswith(b"\r"):  # maybe half of a CRLF split across reads: decide next time
+            buf, held = buf[:-1], b"\r"
         if b"\r" in buf:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         frames = buf.split(b"\n\n")
-        self._buf = frames.pop()
+        self._buf = frames.pop() + held
         if len(self._buf) > self._max:
             raise ValueError("SSE frame larger than the buffer limit")
         return [ev for f in frames if (ev := _parse(f)) is not None]
@@ -22,7 +25,7 @@ class SSEDecoder:
     def flush(self) -> list[tuple[str | None, bytes]]:
         """Whatever complete-looking frame is left when the stream ends."""
         rest, self._buf = self._buf, b""
-        ev = _parse(rest.strip(b"\n"))
+        ev = _parse(rest.replace(b"\r", b"\n").strip(b"\n"))
         return [ev] if ev is not None else []
 
 

@@ -10,14 +10,16 @@ from collections.abc import AsyncIterator, Callable
 import structlog
 from aiohttp import web
 
-from router.api import models, openai, ops
+from router.api import anthropic, models, openai, ops
 from router.api.middleware import make_middleware
 from router.appkeys import CLOCK, HEALTH, METRICS, PLUGINS, PROXY, READINESS, RELOADER, RUNTIME
+from router.budget import Budgets, provider_limits
 from router.clock import Clock, SystemClock
 from router.config import Config
 from router.health import HealthTracker
 from router.metrics import Metrics
 from router.plugins import Plugins
+from router.prober import PROBER, Prober
 from router.proxy import Proxy
 from router.readiness import Readiness
 from router.runtime import Runtime, RuntimeRef, build_runtime
@@ -40,7 +42,8 @@ def create_app(
         middlewares=[make_middleware()], client_max_size=config.server.max_body_bytes,
     )
     metrics = Metrics()
-    health = HealthTracker(clock)
+    budgets = Budgets(clock, lambda name: provider_limits(app[RUNTIME].current.config, name))
+    health = HealthTracker(clock, metrics, budgets)
     app[CLOCK] = clock
     app[METRICS] = metrics
     app[HEALTH] = health
@@ -52,12 +55,18 @@ def create_app(
         app[RELOADER] = lambda: build_runtime(reload_config(), plugins, rng)
     app[RETIRED] = set()
     app.router.add_post("/v1/chat/completions", openai.chat_completions)
+    app.router.add_post("/v1/messages", anthropic.messages)
+    app.router.add_post("/v1/messages/count_tokens", anthropic.count_tokens)
     app.router.add_get("/v1/models", models.list_models)
     app.router.add_get("/status", ops.status)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)
     app.cleanup_ctx.append(_lifecycle)
+    # Its own RNG: drawing from the strategies' one would change their picks.
+    prober = Prober(health, metrics, lambda: app[RUNTIME].current, clock, random.Random())
+    app[PROBER] = prober
+    app.cleanup_ctx.append(prober.context)  # after _lifecycle: stopped before the runtime closes
     return app
 
 

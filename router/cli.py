@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import os
 import sys
+from functools import partial
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from router import logs
-from router.config import Config, ConfigError, load, parse
+from router.config import Config, ConfigError, Presets, load, parse
 from router.plugins import PluginError, Plugins, load_plugins
 
 DEFAULT_HOST = "127.0.0.1"
@@ -60,10 +61,10 @@ def _config_path(args: argparse.Namespace) -> str | None:
     return args.config or os.environ.get("FREEROUTER_CONFIG") or None
 
 
-def _presets(env: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:
+def _presets(env: Mapping[str, str]) -> Presets:
     from providers.catalog import load_catalog
 
-    return {name: p.provider_fields(env) for name, p in load_catalog().items()}
+    return {name: partial(p.provider_fields, env) for name, p in load_catalog().items()}
 
 
 def resolve_config(path: str | None, env: Mapping[str, str], plugins: Plugins) -> Config:

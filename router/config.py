@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,7 +99,8 @@ class Config:
 
 DEFAULT_ROUTE = RouteConfig(name="free")
 
-Presets = Mapping[str, Mapping[str, Any]]  # preset name -> provider fields, as TOML keys
+# preset name -> a function giving its provider fields, as TOML keys (ValueError: unusable here)
+Presets = Mapping[str, Callable[[], Mapping[str, Any]]]
 
 
 def load(
@@ -134,18 +135,21 @@ def parse(
     health = p.section(raw, "health", HealthConfig, {
         "probe_interval_s": float, "probe_timeout_s": float,
     })
+    tables = p.table_list(raw, "providers")
+    p.duplicates(tables)
     providers = tuple(
-        prov for i, t in enumerate(p.table_list(raw, "providers"))
+        prov for i, t in enumerate(tables)
         if (prov := p.provider(t, f"providers[{i}]", presets)) is not None
     )
     backends = [b for prov in providers for b in prov.backends()]
-    p.unique([prov.name for prov in providers], "providers", "name")
-    p.unique([b.id for b in backends], "providers", "backend id")
     routes = tuple(
         r for i, t in enumerate(p.table_list(raw, "routes"))
         if (r := p.route(t, f"routes[{i}]", [b.id for b in backends], strategies)) is not None
     ) or (DEFAULT_ROUTE,)
     p.unique([r.name for r in routes], "routes", "name")
+    for r in routes:
+        if r.name in {b.id for b in backends}:
+            p.err("routes", f"route name {r.name!r} is also a backend id")
     aliases = p.aliases(raw.get("aliases", {}), {r.name for r in routes} | {b.id for b in backends})
     keys = p.keys(providers, env)
     client_keys = p.client_keys(server.client_keys_env, env)
@@ -212,7 +216,11 @@ class _Parser:
                 known = ", ".join(sorted(presets)) or "none"
                 self.err(f"{where}.preset", f"unknown preset {preset!r} (known: {known})")
                 return None
-            t = {**presets[preset], **t}
+            try:
+                t = {**presets[preset](), **t}
+            except ValueError as exc:
+                self.err(f"{where}.preset", str(exc))
+                return None
         self.check_keys(t, f"{where}.", set(_PROVIDER_FIELDS) | {"models", "name", "api", "base_url"})
         missing = [k for k in ("name", "api", "base_url") if k not in t]
         for k in missing:
@@ -314,6 +322,23 @@ class _Parser:
             else:
                 out.append((glob, target))
         return tuple(out)
+
+    def duplicates(self, tables: list[dict[str, Any]]) -> None:
+        """Duplicate provider names and backend ids, found on the raw tables so that one
+        provider's other errors do not hide them."""
+        names: set[object] = set()
+        ids: set[str] = set()
+        for i, t in enumerate(tables):
+            name = t.get("name")
+            if name in names:
+                self.err(f"providers[{i}].name", f"duplicate provider name {name!r}")
+            names.add(name)
+            models = t.get("models")
+            for j, m in enumerate(models if isinstance(models, list) else []):
+                bid = f"{name}/{m.get('name')}" if isinstance(m, dict) else ""
+                if bid in ids:
+                    self.err(f"providers[{i}].models[{j}].name", f"duplicate backend id {bid!r}")
+                ids.add(bid)
 
     def unique(self, names: list[str], where: str, what: str) -> None:
         seen: set[str] = set()

@@ -1,106 +1,335 @@
-"""The health tracker: the only writer of backend health. Fed with Outcomes by the proxy
-(passive, real requests) and the prober (active); read by the proxy to choose candidates."""
+"""The health tracker: the only writer of backend health. Fed with Outcomes by two producers, the
+proxy (passive: real requests) and the prober (active); read by the proxy to choose candidates.
+
+States (docs/health.md has the diagram):
+- healthy / degraded: takes traffic; degraded when the score is below `degraded_below`.
+- cooling: out of rotation until a deadline. Either *ejected* (the backend's own failure rate
+  over a minimum number of outcomes; backoff doubling per repeated ejection, capped) or *told to
+  wait* (a 429's hint, a daily quota's reset, a rejected key), which only ever extends.
+- half_open: the deadline passed; exactly one trial (a request or a probe) is let through;
+  success -> healthy, failure -> ejected again for longer.
+
+Panic rule: when fewer than `panic_share` of a target's capable backends take traffic, ejections
+and half-open gating are ignored for that request rather than failing it. Waits the upstream
+asked for (429, daily quota, bad key) are never ignored: sending anyway cannot succeed and
+burns the quota further."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import enum
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
+from router.budget import Budgets
 from router.clock import Clock
+from router.logs import log_transition
+from router.metrics import Metrics
+from router.scoring import Latency, Mark, OutcomeWindow, ScorePolicy, WindowCounts, score
 from router.types import Backend, Candidate, FailureReason, Outcome
 
-RATE_LIMIT_DEFAULT_S = 30.0
-CLIENT_ERROR_COOLDOWN_S = 600.0  # a 401/403 means the key is wrong: do not hammer
-EJECT_AFTER_CONSECUTIVE = 3
-EJECT_BASE_S = 10.0
-EJECT_MAX_S = 300.0
-SCORE_ALPHA = 0.2  # weight of the newest outcome in the success-rate average
+
+class State(enum.Enum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    COOLING = "cooling"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthPolicy:
+    score: ScorePolicy = field(default_factory=ScorePolicy)
+    degraded_below: float = 0.8
+    eject_min_requests: int = 5  # no failure rate is judged on fewer outcomes than this
+    eject_failure_rate: float = 0.5
+    eject_consecutive: int = 5  # a quiet backend failing every probe is ejected all the same
+    eject_base_s: float = 10.0
+    eject_max_s: float = 300.0
+    forget_ejections_after_s: float = 600.0  # healthy this long: the backoff starts over
+    rate_limit_default_s: float = 30.0  # a 429 without any hint
+    panic_share: float = 0.5
+    trial_wait_s: float = 1.0  # Retry-After when the only way in is a trial already under way
+
+
+@dataclass(frozen=True, slots=True)
+class _Reaction:
+    """What one failure reason does to a backend."""
+
+    mark: Mark
+    default_cooldown: Callable[[HealthPolicy], float]  # when the upstream gave no hint
+
+
+def _none(_: HealthPolicy) -> float:
+    return 0.0
+
+
+def _rate_limit(p: HealthPolicy) -> float:
+    return p.rate_limit_default_s
+
+
+_REACTIONS: Mapping[FailureReason, _Reaction] = MappingProxyType({
+    FailureReason.TIMEOUT: _Reaction(Mark.FAILURE, _none),
+    FailureReason.CONNECT: _Reaction(Mark.FAILURE, _none),
+    FailureReason.SERVER_ERROR: _Reaction(Mark.FAILURE, _none),
+    FailureReason.BAD_RESPONSE: _Reaction(Mark.FAILURE, _none),
+    FailureReason.STREAM_ERROR: _Reaction(Mark.FAILURE, _none),
+    # A quota, not a sickness: it cools for as long as the upstream says, never ejects.
+    FailureReason.RATE_LIMITED: _Reaction(Mark.LIMITED, _rate_limit),
+    # A wrong key comes with a long hint from the classifier; without one (moderation, a request
+    # over this upstream's size limit) it is the request's fault and nothing cools.
+    FailureReason.CLIENT_ERROR: _Reaction(Mark.LIMITED, _none),
+    FailureReason.BUDGET: _Reaction(Mark.LIMITED, _none),
+})
 
 
 @dataclass(slots=True)
-class _State:
-    score: float = 1.0
-    consecutive_failures: int = 0
+class _Health:
+    """One backend's mutable health, written only by HealthTracker."""
+
+    backend_id: str
+    provider: str
+    window: OutcomeWindow
+    latency: Latency
+    consecutive: int = 0
     ejections: int = 0
-    cooling_until: float = 0.0
-    reason: FailureReason | None = None
+    recovered_at: float = float("-inf")
+    eject_until: float = 0.0
+    eject_reason: FailureReason | None = None
+    wait_until: float = 0.0  # the upstream asked us to wait (429, daily quota, bad key)
+    wait_reason: FailureReason | None = None
+    trial_pending: bool = False
+    trial_inflight: bool = False
     requests: int = 0
     failures: int = 0
+    inflight: int = 0
+    state: State = State.HEALTHY
+    reported_score: float = -1.0
+    reported_up: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    state: State
+    score: float
+    counts: WindowCounts
+    cooldown_s: float
+    reason: FailureReason | None
+    told_to_wait: bool  # cooling because the upstream said so: the panic rule keeps it out
+    busy_trial: bool  # half-open with its one trial under way
+
+    @property
+    def open(self) -> bool:
+        return self.state in (State.HEALTHY, State.DEGRADED) or (
+            self.state is State.HALF_OPEN and not self.busy_trial)
 
 
 class HealthTracker:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(
+        self, clock: Clock, metrics: Metrics | None = None, budgets: Budgets | None = None,
+        policy: HealthPolicy | None = None,
+    ) -> None:
         self._clock = clock
-        self._states: dict[str, _State] = {}
-        self._provider_until: dict[str, float] = {}
+        self._metrics = metrics
+        self.budgets = budgets if budgets is not None else Budgets(clock)
+        self.policy = policy or HealthPolicy()
+        self._health: dict[str, _Health] = {}
+        self._provider_wait: dict[str, tuple[float, FailureReason]] = {}
 
-    def _state(self, backend_id: str) -> _State:
-        state = self._states.get(backend_id)
-        if state is None:
-            state = self._states[backend_id] = _State()
-        return state
+    # -- state ----------------------------------------------------------------------------------
+
+    def _get(self, backend_id: str, provider: str) -> _Health:
+        h = self._health.get(backend_id)
+        if h is None:
+            h = self._health[backend_id] = _Health(
+                backend_id, provider, OutcomeWindow(self.policy.score), Latency(self.policy.score))
+            until, _ = self._provider_wait.get(provider, (0.0, None))
+            if until > self._clock.monotonic():
+                h.trial_pending = True  # born into a provider-wide wait: it too gets a trial
+        return h
+
+    def _view(self, h: _Health, now: float) -> _View:
+        counts = h.window.counts(now)
+        value = score(counts, h.latency.ewma, self.policy.score)
+        p_until, p_reason = self._provider_wait.get(h.provider, (0.0, None))
+        wait_until, wait_reason = max((h.wait_until, h.wait_reason), (p_until, p_reason),
+                                      key=lambda w: w[0])
+        wait_left = wait_until - now
+        eject_left = h.eject_until - now
+        if wait_left > 0 or eject_left > 0:
+            told = wait_left > 0
+            return _View(State.COOLING, value, counts, max(wait_left, eject_left),
+                         wait_reason if told else h.eject_reason, told, False)
+        if h.trial_pending:
+            return _View(State.HALF_OPEN, value, counts, 0.0, None, False, h.trial_inflight)
+        state = State.HEALTHY if value >= self.policy.degraded_below else State.DEGRADED
+        return _View(state, value, counts, 0.0, None, False, False)
+
+    def _sync(self, h: _Health, view: _View) -> None:
+        """Log a state change and keep the gauges current."""
+        if view.state is not h.state:
+            log_transition(h.backend_id, h.state.value, view.state.value,
+                           view.reason.value if view.reason else None,
+                           view.cooldown_s if view.state is State.COOLING else None)
+            h.state = view.state
+        up = view.state in (State.HEALTHY, State.DEGRADED)
+        if self._metrics is not None and (
+            up is not h.reported_up or abs(view.score - h.reported_score) >= 0.005
+        ):
+            self._metrics.health(h.backend_id, round(view.score, 3), up)
+            h.reported_score, h.reported_up = view.score, up
+
+    def _observe(self, backend: Backend) -> _View:
+        h = self._get(backend.id, backend.provider)
+        view = self._view(h, self._clock.monotonic())
+        self._sync(h, view)
+        return view
+
+    # -- producers ------------------------------------------------------------------------------
+
+    def begin(self, backend: Backend) -> None:
+        """A request is about to be sent to `backend`; if it is half-open, this is its trial."""
+        h = self._get(backend.id, backend.provider)
+        h.inflight += 1
+        if self._view(h, self._clock.monotonic()).state is State.HALF_OPEN:
+            h.trial_inflight = True
+
+    def end(self, backend: Backend) -> None:
+        """The request begun with begin() is over, whatever became of it."""
+        h = self._get(backend.id, backend.provider)
+        h.inflight = max(h.inflight - 1, 0)
+        h.trial_inflight = False
 
     def record(self, outcome: Outcome, provider: str) -> None:
-        s = self._state(outcome.backend_id)
+        h = self._get(outcome.backend_id, provider)
         now = self._clock.monotonic()
+        before = self._view(h, now)
+        # A probe landing while a request is on trial does not decide the trial.
+        is_trial = before.state is State.HALF_OPEN and not (outcome.probe and h.trial_inflight)
         if not outcome.probe:
-            s.requests += 1
+            h.requests += 1
+            h.failures += 0 if outcome.ok else 1
         if outcome.ok:
-            s.score += SCORE_ALPHA * (1.0 - s.score)
-            s.consecutive_failures = 0
-            return
-        s.failures += 1
-        s.score -= SCORE_ALPHA * s.score
-        s.consecutive_failures += 1
-        cooldown = self._cooldown(outcome, s)
-        if cooldown > 0:
-            until = now + cooldown
-            s.cooling_until = max(s.cooling_until, until)  # a repeat never shortens it
-            s.reason = outcome.reason
-            if outcome.provider_wide:
-                self._provider_until[provider] = max(self._provider_until.get(provider, 0.0), until)
+            self._succeeded(h, outcome, now, is_trial)
+        else:
+            self._failed(h, outcome, now, is_trial, before)
+        self._sync(h, self._view(h, now))
 
-    def _cooldown(self, outcome: Outcome, s: _State) -> float:
+    def _succeeded(self, h: _Health, outcome: Outcome, now: float, is_trial: bool) -> None:
+        h.window.add(now, Mark.OK)
+        h.consecutive = 0
+        if outcome.latency_s is not None:
+            h.latency.add(outcome.latency_s)
+        if outcome.headers:
+            self.budgets.observe(h.backend_id, dict(outcome.headers))
+        if is_trial:
+            h.trial_pending = False
+            h.recovered_at = now
+            h.window.forgive()
+
+    def _failed(self, h: _Health, outcome: Outcome, now: float, is_trial: bool,
+                before: _View) -> None:
+        reason = outcome.reason or FailureReason.BAD_RESPONSE
+        reaction = _REACTIONS[reason]
+        if outcome.probe and reason is FailureReason.RATE_LIMITED:
+            # A 429 on GET /models limits the account, not one model.
+            outcome = replace(outcome, provider_wide=True)
+        h.window.add(now, reaction.mark)
+        wait = self._hinted_wait(outcome, reaction)
+        if wait > 0:
+            self._wait(h, now + wait, reason, outcome.provider_wide)
+        if reaction.mark is not Mark.FAILURE:
+            return
+        h.consecutive += 1
+        # A failed trial is ejected again at once; otherwise it takes a failure *rate*.
+        judged = before.state is not State.COOLING and self._should_eject(h, now)
+        if is_trial or judged:
+            self._eject(h, now, reason)
+
+    def _hinted_wait(self, outcome: Outcome, reaction: _Reaction) -> float:
         if outcome.until_epoch is not None:
             return max(outcome.until_epoch - self._clock.wall(), 0.0)
-        if outcome.reason is FailureReason.RATE_LIMITED:
-            return outcome.retry_after_s if outcome.retry_after_s is not None else RATE_LIMIT_DEFAULT_S
-        if outcome.reason is FailureReason.CLIENT_ERROR:
-            return outcome.retry_after_s or CLIENT_ERROR_COOLDOWN_S
-        if s.consecutive_failures >= EJECT_AFTER_CONSECUTIVE:
-            s.ejections += 1
-            s.consecutive_failures = 0
-            return min(EJECT_BASE_S * 2 ** (s.ejections - 1), EJECT_MAX_S)
-        return 0.0
+        if outcome.retry_after_s is not None:
+            return max(outcome.retry_after_s, 0.0)
+        return reaction.default_cooldown(self.policy)
 
-    def cooldown_left(self, backend: Backend) -> float:
-        s = self._states.get(backend.id)
-        until = max(s.cooling_until if s else 0.0, self._provider_until.get(backend.provider, 0.0))
-        return max(until - self._clock.monotonic(), 0.0)
+    def _wait(self, h: _Health, until: float, reason: FailureReason, provider_wide: bool) -> None:
+        # A repeat only ever extends the wait: a second, shorter Retry-After is not a promise
+        # that the first one was wrong.
+        if until > h.wait_until:
+            h.wait_until, h.wait_reason = until, reason
+        h.trial_pending = True
+        if provider_wide:
+            current, _ = self._provider_wait.get(h.provider, (0.0, reason))
+            if until > current:
+                self._provider_wait[h.provider] = (until, reason)
+            for other in self._health.values():
+                if other.provider == h.provider:
+                    other.trial_pending = True
 
-    def candidates(self, backends: Iterable[Backend]) -> list[Candidate]:
-        out = []
-        for b in backends:
-            if self.cooldown_left(b) > 0:
-                continue
-            s = self._states.get(b.id)
-            out.append(Candidate(b, s.score if s else 1.0))
-        return out
+    def _should_eject(self, h: _Health, now: float) -> bool:
+        p = self.policy
+        counts = h.window.counts(now)
+        by_rate = counts.total >= p.eject_min_requests and counts.failure_rate >= p.eject_failure_rate
+        return by_rate or h.consecutive >= p.eject_consecutive
+
+    def _eject(self, h: _Health, now: float, reason: FailureReason) -> None:
+        p = self.policy
+        if h.ejections and now - max(h.recovered_at, h.eject_until) > p.forget_ejections_after_s:
+            h.ejections = 0
+        h.ejections += 1
+        backoff = min(p.eject_base_s * 2.0 ** (h.ejections - 1), p.eject_max_s)
+        h.eject_until = max(h.eject_until, now + backoff)
+        h.eject_reason = reason
+        h.trial_pending = True
+        h.consecutive = 0
+
+    # -- readers --------------------------------------------------------------------------------
+
+    def candidates(
+        self, backends: Iterable[Backend], exclude: Collection[str] = ()
+    ) -> list[Candidate]:
+        """The backends a strategy may pick from now, with their scores. `backends` is every
+        capable backend of the target (the panic rule is judged on all of them); `exclude`
+        names those this request already tried."""
+        views = [(b, self._observe(b)) for b in backends]
+        open_ = [(b, v) for b, v in views if v.open]
+        if len(open_) < self.policy.panic_share * len(views):
+            open_ = [(b, v) for b, v in views if v.open or not v.told_to_wait]
+        return [Candidate(b, v.score) for b, v in open_ if b.id not in exclude]
+
+    def probe_wanted(self, backends: Sequence[Backend]) -> bool:
+        """False when every backend waits on its upstream's word: a probe could only be told
+        the same again, at the cost of the provider's budget."""
+        return any(not self._observe(b).told_to_wait for b in backends)
+
+    def wait_s(self, backend: Backend) -> float:
+        """Seconds until `backend` could take a request: cooldown, budget or a running trial."""
+        view = self._observe(backend)
+        own = self.policy.trial_wait_s if view.busy_trial else view.cooldown_s
+        return max(own, self.budgets.refill_in(backend))
 
     def soonest_recovery(self, backends: Sequence[Backend]) -> float:
-        return min((self.cooldown_left(b) for b in backends), default=0.0)
+        return min((self.wait_s(b) for b in backends), default=0.0)
+
+    def cooldown_left(self, backend: Backend) -> float:
+        return self._observe(backend).cooldown_s
+
+    def state(self, backend: Backend) -> State:
+        return self._observe(backend).state
 
     def status(self, backend: Backend) -> dict[str, object]:
         """One backend's row of GET /status."""
-        s = self._states.get(backend.id) or _State()
-        left = self.cooldown_left(backend)
+        view = self._observe(backend)
+        h = self._get(backend.id, backend.provider)
+        budget = self.budgets.left(backend)
         return {
             "id": backend.id, "provider": backend.provider,
-            "state": "cooling" if left > 0 else ("healthy" if s.score >= 0.8 else "degraded"),
-            "score": round(s.score, 3), "latency_ms_p50": None,
-            "error_rate": round(s.failures / s.requests, 3) if s.requests else 0.0,
-            "cooldown_s": round(left, 1),
-            "cooldown_reason": s.reason.value if left > 0 and s.reason else None,
-            "budget": {"rpm_left": None, "rpd_left": None},
-            "requests": s.requests, "failures": s.failures, "inflight": 0,
+            "state": view.state.value,
+            "score": round(view.score, 3),
+            "latency_ms_p50": h.latency.p50_ms(),
+            "error_rate": round(view.counts.error_rate, 3),
+            "cooldown_s": round(view.cooldown_s, 1),
+            "cooldown_reason": view.reason.value if view.reason else None,
+            "budget": {"rpm_left": budget.rpm_left, "rpd_left": budget.rpd_left},
+            "requests": h.requests, "failures": h.failures, "inflight": h.inflight,
         }

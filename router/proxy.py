@@ -11,6 +11,7 @@ import orjson
 from aiohttp import web
 
 from router.analysis import analyse
+from router.budget import quota_headers
 from router.call import Call
 from router.clock import Clock
 from router.error_bodies import error_body
@@ -35,7 +36,7 @@ from router.translate import (
     translate_request,
     translate_response,
 )
-from router.types import JSON, Api, Backend, Needs, Outcome
+from router.types import JSON, Api, Backend, FailureReason, Needs, Outcome
 from router.upstream import Provider, UpstreamReply, UpstreamRequest
 
 ANTHROPIC_DEFAULT_MAX_TOKENS = 4096  # when an OpenAI client sent none and Anthropic needs one
@@ -74,12 +75,18 @@ class Proxy:
         tried: set[str] = set()
         last: UpstreamError | None = None
         for target, backends in zip(plan, capable, strict=True):
-            for _ in range(target.max_attempts):
-                candidates = self._health.candidates(b for b in backends if b.id not in tried)
+            sent = 0
+            while sent < target.max_attempts:
+                candidates = self._health.candidates(backends, exclude=tried)
                 if not candidates:
                     break
                 backend = target.strategy.pick(candidates, needs).backend
                 tried.add(backend.id)
+                if not self._health.budgets.try_acquire(backend):
+                    # Over its rpm/rpd: another candidate takes it, without using an attempt.
+                    self._metrics.failed(backend.id, FailureReason.BUDGET)
+                    continue
+                sent += 1
                 call.attempts += 1
                 call.backend = backend.id
                 self._metrics.selected(target.label, backend.id, target.strategy_name)
@@ -124,6 +131,7 @@ class Proxy:
         )
         started = self._clock.monotonic()
         self._metrics.inflight_change(a.backend.id, 1)
+        self._health.begin(a.backend)
         try:
             reply = await a.provider.send(UpstreamRequest(
                 a.backend, upstream_body, a.needs.stream,
@@ -137,13 +145,14 @@ class Proxy:
                 return self._json_answer(a, reply, ctx, latency)
             return await self._stream_answer(request, a, reply, ctx, latency)
         finally:
+            self._health.end(a.backend)
             self._metrics.inflight_change(a.backend.id, -1)
 
     def _json_answer(
         self, a: _Attempt, reply: UpstreamReply, ctx: ResponseContext, latency: float
     ) -> web.Response:
         assert reply.json is not None
-        self._succeeded(a, latency, reply.json)
+        self._succeeded(a, latency, reply.json, reply.headers)
         body = translate_response(reply.json, a.api, a.backend.api, ctx)
         a.call.ttft_s = self._clock.monotonic() - a.call.started
         self._metrics.first_token(a.backend.id, a.call.ttft_s)
@@ -171,7 +180,7 @@ class Proxy:
         except BaseException:
             await reply.aclose()
             raise
-        self._succeeded(a, latency, None)
+        self._succeeded(a, latency, None, reply.headers)
         translator = stream_translator(a.api, a.backend.api, ctx)
         response = web.StreamResponse(status=200, headers={
             **_answer_headers(a.call), "Content-Type": "text/event-stream",
@@ -211,8 +220,11 @@ class Proxy:
 
     # -- outcomes ----------------------------------------------------------------------------
 
-    def _succeeded(self, a: _Attempt, latency: float, body: JSON | None) -> None:
-        self._health.record(Outcome(a.backend.id, ok=True, latency_s=latency), a.backend.provider)
+    def _succeeded(
+        self, a: _Attempt, latency: float, body: JSON | None, headers: Mapping[str, str]
+    ) -> None:
+        self._health.record(Outcome(a.backend.id, ok=True, latency_s=latency,
+                                    headers=quota_headers(headers)), a.backend.provider)
         if body is not None and (counts := reported(a.backend.api, body)) is not None:
             a.call.prompt_tokens, a.call.completion_tokens = counts
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from router.demo.anthropic_upstream import FakeAnthropicUpstream
 from router.demo.upstream import Behaviour, FakeUpstream
 
 # provider -> model -> (behaviour, capabilities, context length)
@@ -25,6 +26,13 @@ DEMO: Mapping[str, Mapping[str, tuple[Behaviour, list[str], int]]] = {
                       ["tools"], 16384),
     },
 }
+# Providers that speak the Anthropic Messages API: requests to them are translated both ways.
+DEMO_ANTHROPIC: Mapping[str, Mapping[str, tuple[Behaviour, list[str], int]]] = {
+    "claude-sim": {
+        "sonnet-sim": (Behaviour(latency_s=0.15, chunk_delay_s=0.02),
+                       ["tools", "vision", "json_schema"], 200000),
+    },
+}
 
 
 def demo_raw_config(ports: Mapping[str, int]) -> dict[str, Any]:
@@ -32,10 +40,11 @@ def demo_raw_config(ports: Mapping[str, int]) -> dict[str, Any]:
     return {
         "health": {"probe_interval_s": 15},
         "providers": [
-            {"name": provider, "api": "openai", "base_url": f"http://127.0.0.1:{ports[provider]}/v1",
+            {"name": provider, "api": api, "base_url": f"http://127.0.0.1:{ports[provider]}/v1",
              "models": [{"name": m, "capabilities": caps, "context_length": ctx}
                         for m, (_b, caps, ctx) in models.items()]}
-            for provider, models in DEMO.items()
+            for api, table in (("openai", DEMO), ("anthropic", DEMO_ANTHROPIC))
+            for provider, models in table.items()
         ],
         "routes": [
             {"name": "free", "strategy": "random", "backends": ["*"], "max_attempts": 3},
@@ -52,8 +61,12 @@ async def demo_upstreams() -> AsyncIterator[dict[str, int]]:
     runners = []
     ports: dict[str, int] = {}
     try:
-        for seed, (provider, models) in enumerate(DEMO.items()):
-            fake = FakeUpstream({m: b for m, (b, _c, _x) in models.items()}, seed=seed)
+        fakes: list[tuple[str, FakeUpstream | FakeAnthropicUpstream]] = [
+            (provider, FakeUpstream({m: b for m, (b, _c, _x) in models.items()}, seed=seed))
+            for seed, (provider, models) in enumerate(DEMO.items())]
+        fakes += [(provider, FakeAnthropicUpstream({m: b for m, (b, _c, _x) in models.items()}))
+                  for provider, models in DEMO_ANTHROPIC.items()]
+        for provider, fake in fakes:
             runner = web.AppRunner(fake.app(), access_log=None)
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)

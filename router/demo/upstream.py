@@ -42,7 +42,7 @@ class Fault:
     status: int = 500
     body: bytes | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
-    kind: str = "status"  # status | hang | garbage | empty | truncate | midstream_error | html
+    kind: str = "status"  # status|hang|garbage|empty|truncate|stall|midstream_error|html
     model: str | None = None
 
 
@@ -169,6 +169,8 @@ class FakeUpstream:
             if fault is not None and fault.kind == "truncate" and i == len(chunks) // 2:
                 await resp.write(b'data: {"id":"x","choic')  # cut mid-event
                 return
+            if fault is not None and fault.kind == "stall" and i == len(chunks) // 2:
+                await self.hang.wait()
             if fault is not None and fault.kind == "midstream_error" and i == len(chunks) // 2:
                 err = {"error": {"message": "upstream overloaded", "type": "server_error"}}
                 await resp.write(b"data: " + orjson.dumps(err) + b"\n\n")

@@ -1,0 +1,213 @@
+"""Client-side request budgets: the configured rpm/rpd of each backend (per model) and of each
+provider account, enforced before a request is sent, so the router stops short of a provider's
+limit instead of running into its 429s. Plus what the provider itself reports is left, from the
+quota headers of its successful answers.
+
+Windows are sliding logs of send instants over the injected monotonic clock: whatever window a
+provider really uses (fixed minute, sliding, token bucket of capacity rpm), never sending more than
+`rpm` in any `MINUTE_S + WINDOW_MARGIN_S` seconds keeps within it."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from providers.upstream_errors import Quota, quota_from_headers
+from router.clock import Clock
+from router.config import Config
+from router.types import Backend
+
+MINUTE_S = 60.0
+DAY_S = 86400.0
+# The provider counts a request when it arrives, we when we send it; network jitter between the
+# two can put two requests inside its minute that were a minute apart here.
+WINDOW_MARGIN_S = 1.0
+# A remaining-count header with no reset time is trusted this long.
+REPORT_TTL_S = 60.0
+# Probes leave the last requests of a provider's minute to real traffic.
+PROBE_RESERVE = 2
+QUOTA_HEADER_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "retry-after")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    rpm: int | None = None
+    rpd: int | None = None
+
+
+NO_LIMITS = Limits()
+ProviderLimits = Callable[[str], Limits]
+
+
+def provider_limits(config: Config, name: str) -> Limits:
+    """The provider-account budgets a config sets for `name` (a handful of providers: a scan)."""
+    for p in config.providers:
+        if p.name == name:
+            return Limits(p.rpm, p.rpd)
+    return NO_LIMITS
+
+
+def quota_headers(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The rate-limit headers of an answer, kept for the tracker (the rest is not its business)."""
+    return tuple((k.lower(), v) for k, v in headers.items()
+                 if k.lower().startswith(QUOTA_HEADER_PREFIXES))
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLeft:
+    rpm_left: int | None
+    rpd_left: int | None
+
+
+class _Window:
+    """Send instants of the last `span` seconds; only the newest `limit` matter for a decision."""
+
+    __slots__ = ("_sent", "_span")
+
+    def __init__(self, span: float) -> None:
+        self._span = span
+        self._sent: deque[float] = deque()
+
+    def _prune(self, now: float) -> None:
+        while self._sent and self._sent[0] <= now - self._span:
+            self._sent.popleft()
+
+    def left(self, now: float, limit: int) -> int:
+        self._prune(now)
+        return max(limit - len(self._sent), 0)
+
+    def refill_in(self, now: float, limit: int) -> float:
+        self._prune(now)
+        over = len(self._sent) - limit
+        if over < 0:
+            return 0.0
+        if limit <= 0:
+            return self._span
+        return max(self._sent[over] + self._span - now, 0.0)
+
+    def add(self, now: float, limit: int) -> None:
+        self._sent.append(now)
+        while len(self._sent) > max(limit, 1):
+            self._sent.popleft()
+
+
+@dataclass(slots=True)
+class _Reported:
+    """What the provider said is left, and how many we sent since it said so."""
+
+    remaining: int
+    until: float  # monotonic instant the count resets
+    sent_since: int = 0
+
+    def left(self, now: float) -> int | None:
+        return max(self.remaining - self.sent_since, 0) if now < self.until else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Bucket:
+    key: tuple[str, str, str]  # (scope, name, "rpm" | "rpd")
+    limit: int
+    span: float
+
+
+class Budgets:
+    def __init__(self, clock: Clock, provider_limits: ProviderLimits = lambda _: NO_LIMITS) -> None:
+        self._clock = clock
+        self._provider_limits = provider_limits
+        self._windows: dict[tuple[str, str, str], _Window] = {}
+        self._reported: dict[tuple[str, str], _Reported] = {}  # (backend id, "rpm" | "rpd")
+
+    def _buckets(self, backend: Backend) -> list[_Bucket]:
+        prov = self._provider_limits(backend.provider)
+        candidates = (
+            (("backend", backend.id, "rpm"), backend.rpm, MINUTE_S),
+            (("backend", backend.id, "rpd"), backend.rpd, DAY_S),
+            (("provider", backend.provider, "rpm"), prov.rpm, MINUTE_S),
+            (("provider", backend.provider, "rpd"), prov.rpd, DAY_S),
+        )
+        return [_Bucket(key, limit, span + WINDOW_MARGIN_S)
+                for key, limit, span in candidates if limit is not None]
+
+    def _window(self, bucket: _Bucket) -> _Window:
+        window = self._windows.get(bucket.key)
+        if window is None:
+            window = self._windows[bucket.key] = _Window(bucket.span)
+        return window
+
+    def _reported_left(self, backend_id: str, now: float) -> dict[str, int]:
+        out = {}
+        for unit in ("rpm", "rpd"):
+            report = self._reported.get((backend_id, unit))
+            if report is not None and (left := report.left(now)) is not None:
+                out[unit] = left
+        return out
+
+    def refill_in(self, backend: Backend) -> float:
+        """Seconds until `backend` may be sent one more request (0 when it may now)."""
+        now = self._clock.monotonic()
+        waits = [self._window(b).refill_in(now, b.limit) for b in self._buckets(backend)]
+        for unit in ("rpm", "rpd"):
+            report = self._reported.get((backend.id, unit))
+            if report is not None and report.left(now) == 0:
+                waits.append(report.until - now)
+        return max(waits, default=0.0)
+
+    def has_room(self, backend: Backend) -> bool:
+        return self.refill_in(backend) <= 0.0
+
+    def try_acquire(self, backend: Backend) -> bool:
+        """Count one request against every budget of `backend`, if each has room; else False
+        and nothing is counted. Check and count happen without an await in between, so two
+        requests on the event loop never both take the last slot."""
+        if not self.has_room(backend):
+            return False
+        now = self._clock.monotonic()
+        for bucket in self._buckets(backend):
+            self._window(bucket).add(now, bucket.limit)
+        for unit in ("rpm", "rpd"):
+            report = self._reported.get((backend.id, unit))
+            if report is not None:
+                report.sent_since += 1
+        return True
+
+    def try_acquire_probe(self, provider: str) -> bool:
+        """A probe counts against its provider's minute (a GET /models is a request to the
+        account) but never against day budgets, and it never takes the last PROBE_RESERVE
+        requests of the minute from real traffic."""
+        limit = self._provider_limits(provider).rpm
+        if limit is None:
+            return True
+        bucket = _Bucket(("provider", provider, "rpm"), limit, MINUTE_S + WINDOW_MARGIN_S)
+        window = self._window(bucket)
+        now = self._clock.monotonic()
+        if window.left(now, limit) <= PROBE_RESERVE:
+            return False
+        window.add(now, limit)
+        return True
+
+    def observe(self, backend_id: str, headers: Mapping[str, str]) -> None:
+        """Quota headers of a successful answer: what the provider says is left until when."""
+        quota = quota_from_headers(headers, self._clock.wall())
+        if quota is not None:
+            self._observe(backend_id, quota)
+
+    def _observe(self, backend_id: str, quota: Quota) -> None:
+        now, wall = self._clock.monotonic(), self._clock.wall()
+        reports = (("rpm", quota.requests_remaining, quota.requests_reset_epoch),
+                   ("rpd", quota.day_remaining, quota.day_reset_epoch))
+        for unit, remaining, reset in reports:
+            if remaining is None:
+                continue
+            ttl = reset - wall if reset is not None and reset > wall else REPORT_TTL_S
+            self._reported[(backend_id, unit)] = _Reported(remaining, now + min(ttl, DAY_S))
+
+    def left(self, backend: Backend) -> BudgetLeft:
+        """The smallest room among the backend's budgets (None: no budget of that kind)."""
+        now = self._clock.monotonic()
+        left: dict[str, list[int]] = {"rpm": [], "rpd": []}
+        for bucket in self._buckets(backend):
+            left[bucket.key[2]].append(self._window(bucket).left(now, bucket.limit))
+        for unit, n in self._reported_left(backend.id, now).items():
+            left[unit].append(n)
+        return BudgetLeft(min(left["rpm"], default=None), min(left["rpd"], default=None))

@@ -1,0 +1,181 @@
+"""Structured logs: one JSON object per line by default (what log shippers parse), a coloured
+console rendering for humans on request. Three kinds of lines: one access line per client
+request, one line per backend state transition, and a pool summary at startup.
+
+Keys and prompt text never reach a log line: callers pass only names, ids and numbers, and a
+processor redacts any field whose name says it may hold a secret or user content, in case a
+future caller passes one anyway."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from router.types import Api, Backend
+
+REDACTED = "[redacted]"
+
+# A field is sensitive when one of the words of its name (split on _ and -) is one of these...
+SENSITIVE_WORDS = frozenset({
+    "key", "keys", "apikey", "authorization", "auth", "bearer", "token", "secret", "password",
+    "credential", "credentials", "cookie", "messages", "prompt", "system", "content", "input",
+    "body", "text",
+})
+# ...unless its last word says it holds a count, a size, a duration or a name, not the thing.
+SAFE_LAST_WORDS = frozenset({"tokens", "count", "chars", "bytes", "len", "ms", "s", "name", "env",
+                             "id"})
+
+# Secret shapes that may hide inside free text such as a relayed upstream error.
+SECRET_PATTERNS = (
+    re.compile(r"(?i)\bbearer\s+[\w.~+/=-]+"),
+    re.compile(r"\b(?:sk|gsk|sk-or|sk-ant|csk|hf|xai|pplx)[-_][\w-]{8,}"),
+    re.compile(r"\bAIza[\w-]{20,}"),
+)
+
+_WORD_SPLIT = re.compile(r"[_\-]+")
+
+
+def is_sensitive(field: str) -> bool:
+    words = [word for word in _WORD_SPLIT.split(field.lower()) if word]
+    if not words or words[-1] in SAFE_LAST_WORDS:
+        return False
+    return any(word in SENSITIVE_WORDS for word in words)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        for pattern in SECRET_PATTERNS:
+            value = pattern.sub(REDACTED, value)
+        return value
+    if isinstance(value, Mapping):
+        return {k: REDACTED if is_sensitive(str(k)) else _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(item) for item in value]
+    return value
+
+
+def redact(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: blank out sensitive fields and secret-shaped substrings."""
+    for field in list(event_dict):
+        if field == "event":
+            continue
+        event_dict[field] = REDACTED if is_sensitive(field) else _scrub(event_dict[field])
+    return event_dict
+
+
+def configure(console: bool = False, level: str = "info", stream: TextIO | None = None) -> None:
+    """Set up structlog for the process; call once at startup (and again in tests)."""
+    threshold = logging.getLevelNamesMapping()[level.upper()]
+    renderer: Processor = (
+        structlog.dev.ConsoleRenderer(colors=stream is None and sys.stderr.isatty())
+        if console else structlog.processors.JSONRenderer(sort_keys=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
+        logger_factory=structlog.PrintLoggerFactory(stream if stream is not None else sys.stdout),
+        # Reconfiguring (tests, a console flag) must take effect on loggers already handed out.
+        cache_logger_on_first_use=False,
+    )
+
+
+def logger() -> structlog.typing.FilteringBoundLogger:
+    bound: structlog.typing.FilteringBoundLogger = structlog.get_logger("freerouter")
+    return bound
+
+
+# Access lines by status class: a 5xx means the router could not serve, worth a warning.
+_ACCESS_LEVEL_BY_CLASS: Mapping[int, int] = {1: logging.INFO, 2: logging.INFO, 3: logging.INFO,
+                                              4: logging.INFO, 5: logging.WARNING}
+
+
+def access_log(
+    *,
+    request_id: str,
+    api: Api,
+    route: str,
+    status: int,
+    duration_ms: float,
+    attempts: int = 0,
+    strategy: str | None = None,
+    backend: str | None = None,
+    ttft_ms: float | None = None,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    client: str | None = None,
+) -> None:
+    """One line per client request. `client` is the client key's configured NAME, never the key;
+    `backend` is the one that answered (None when none was tried or all failed)."""
+    logger().log(
+        _ACCESS_LEVEL_BY_CLASS.get(status // 100, logging.WARNING),
+        "request",
+        request_id=request_id,
+        api=api.value,
+        route=route,
+        strategy=strategy,
+        backend=backend,
+        attempts=attempts,
+        status=status,
+        duration_ms=round(duration_ms, 1),
+        ttft_ms=None if ttft_ms is None else round(ttft_ms, 1),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        client=client,
+    )
+
+
+# Transitions into a state that takes a backend out of rotation are warnings.
+_TRANSITION_LEVEL: Mapping[str, int] = {"healthy": logging.INFO, "half_open": logging.INFO,
+                                        "degraded": logging.WARNING, "cooling": logging.WARNING}
+
+
+def log_transition(backend: str, old: str, new: str, reason: str | None = None,
+                   cooldown_s: float | None = None) -> None:
+    """A backend changed state (healthy, degraded, cooling, half_open)."""
+    logger().log(
+        _TRANSITION_LEVEL.get(new, logging.WARNING),
+        "backend_state", backend=backend, old=old, new=new, reason=reason,
+        cooldown_s=None if cooldown_s is None else round(cooldown_s, 1),
+    )
+
+
+def log_pool_summary(backends: Sequence[Backend], routes: Mapping[str, Sequence[str]],
+                     **extra: Any) -> None:
+    """The pool the process serves, once at startup (and after a reload): counts per provider
+    and per capability, and each route's size, so an operator sees at once what is live."""
+    by_provider = Counter(backend.provider for backend in backends)
+    by_capability = Counter(cap.value for backend in backends for cap in backend.capabilities)
+    logger().info(
+        "pool",
+        backends=len(backends),
+        providers=dict(sorted(by_provider.items())),
+        capabilities=dict(sorted(by_capability.items())),
+        routes={name: len(members) for name, members in routes.items()},
+        backend_ids=sorted(backend.id for backend in backends),
+        **extra,
+    )
+
+
+def bind_request(request_id: str) -> None:
+    """Tag every line logged while serving this request (contextvars: per asyncio task)."""
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+
+
+def unbind_request() -> None:
+    structlog.contextvars.unbind_contextvars("request_id")
+
+

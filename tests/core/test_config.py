@@ -1,0 +1,179 @@
+"""Config parsing: valid TOML becomes frozen dataclasses; every error names its TOML key, and all
+errors are reported at once."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from router.config import ConfigError, load, parse
+from router.types import Api, Capability
+
+STRATEGIES = ["random", "weighted", "sticky"]
+GOOD = """
+[server]
+client_keys_env = "CLIENT_KEYS"
+max_body_bytes = 1000000
+
+[routing]
+min_output_tokens = 512
+
+[[providers]]
+name = "groq"
+api = "openai"
+base_url = "https://api.groq.com/openai/v1/"
+api_key_env = "GROQ_API_KEY"
+rpm = 30
+
+  [[providers.models]]
+  name = "llama-3.3-70b-versatile"
+  capabilities = ["tools", "json_object"]
+  context_length = 131072
+  weight = 2
+
+[[providers]]
+name = "claude"
+api = "anthropic"
+base_url = "https://api.anthropic.com/v1"
+api_key_env = "ANTHROPIC_API_KEY"
+  [[providers.models]]
+  name = "claude-haiku"
+
+[[routes]]
+name = "free"
+strategy = "sticky"
+backends = ["groq/*"]
+max_attempts = 2
+
+[aliases]
+"claude-*" = "free"
+"""
+ENV = {"GROQ_API_KEY": "gsk", "ANTHROPIC_API_KEY": "sk-ant", "CLIENT_KEYS": "alice:k1,bob:k2"}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_config_is_parsed_into_frozen_dataclasses(tmp_path: Path) -> None:
+    config = load(write(tmp_path, GOOD), ENV, STRATEGIES)
+    groq = config.providers[0]
+    assert groq.base_url == "https://api.groq.com/openai/v1"  # trailing slash dropped
+    assert groq.api is Api.OPENAI and groq.rpm == 30
+    model = groq.models[0]
+    assert model.capabilities == {Capability.TOOLS, Capability.JSON_OBJECT}
+    assert model.weight == 2.0 and model.context_length == 131072
+    assert [b.id for b in config.backends()] == ["groq/llama-3.3-70b-versatile", "claude/claude-haiku"]
+    assert config.routes[0].max_attempts == 2 and config.routing.min_output_tokens == 512
+    assert config.aliases == (("claude-*", "free"),)
+    assert config.keys == {"groq": "gsk", "claude": "sk-ant"}
+    assert config.client_keys == {"k1": "alice", "k2": "bob"}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.providers[0].name = "x"  # type: ignore[misc]
+
+
+def test_defaults_give_a_free_route_over_everything() -> None:
+    config = parse({"providers": [{"name": "p", "api": "openai", "base_url": "http://h/v1",
+                                   "models": [{"name": "m"}]}]}, {}, STRATEGIES, {})
+    assert [(r.name, r.strategy, r.backends) for r in config.routes] == [("free", "random", ("*",))]
+    assert config.server.drain_timeout_s == 60.0 and config.health.probe_interval_s == 30.0
+
+
+def test_every_error_names_its_key_and_all_are_reported(tmp_path: Path) -> None:
+    bad = """
+typo = 1
+[server]
+max_body_bytes = "big"
+[[providers]]
+name = "p"
+api = "grpc"
+base_url = "ftp://x"
+api_key_env = "MISSING_KEY"
+  [[providers.models]]
+  name = "m"
+  capabilities = ["tools", "telepathy"]
+  context_length = 0
+  colour = "red"
+[[providers]]
+name = "p"
+api = "openai"
+base_url = "http://ok/v1"
+  [[providers.models]]
+  name = "m"
+[[routes]]
+name = "free"
+strategy = "round-robin"
+backends = ["nothing/*"]
+[aliases]
+"x" = "no-such-route"
+"""
+    with pytest.raises(ConfigError) as err:
+        load(write(tmp_path, bad), {}, STRATEGIES)
+    text = "\n".join(err.value.errors)
+    for expected in [
+        "typo: unknown key",
+        "server.max_body_bytes: expected an integer, got a string",
+        "providers[0].api: 'grpc' is not one of: openai, anthropic",
+        "providers[0].base_url: 'ftp://x' is not an http(s) URL",
+        "providers[0].models[0].capabilities: unknown capability 'telepathy'",
+        "providers[0].models[0].context_length: must be positive",
+        "providers[0].models[0].colour: unknown key",
+        "providers[1].name: duplicate provider name 'p'",
+        "providers[1].models[0].name: duplicate backend id 'p/m'",
+        "routes[0].strategy: 'round-robin' is not registered",
+        "routes[0].backends: glob 'nothing/*' matches no backend",
+        "aliases.'x': 'no-such-route' is neither a route nor a backend id",
+    ]:
+        assert expected in text, expected
+
+
+def test_a_missing_key_variable_is_an_error_without_the_key() -> None:
+    raw = {"providers": [{"name": "p", "api": "openai", "base_url": "http://h/v1",
+                          "api_key_env": "P_KEY", "models": [{"name": "m"}]}],
+           "server": {"client_keys_env": "CK"}}
+    with pytest.raises(ConfigError) as err:
+        parse(raw, {"CK": "no-colon-secret"}, STRATEGIES, {})
+    assert "providers[0].api_key_env: environment variable P_KEY is not set" in err.value.errors
+    assert any(e.startswith("server.client_keys_env: entry 1") for e in err.value.errors)
+    assert "no-colon-secret" not in str(err.value)
+
+
+def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(write(tmp_path, "[[providers]\n"), {}, STRATEGIES)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(tmp_path / "nope.toml", {}, STRATEGIES)
+
+
+def test_a_provider_without_models_and_without_discovery_is_an_error() -> None:
+    with pytest.raises(ConfigError, match=r"providers\[0\].models: no models"):
+        parse({"providers": [{"name": "p", "api": "openai", "base_url": "http://h/v1"}]},
+              {}, STRATEGIES, {})
+
+
+def test_check_command_prints_the_pool_or_every_error(tmp_path: Path) -> None:
+    good = write(tmp_path, GOOD)
+    env = {**ENV, "PATH": ""}
+    run = subprocess.run([sys.executable, "-m", "router", "check", "--config", str(good)],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "groq/llama-3.3-70b-versatile" in run.stdout and "sticky" in run.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[routes]]\nname = "free"\nstrategy = "nope"\n')
+    run = subprocess.run([sys.executable, "-m", "router", "check", "--config", str(bad)],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 1
+    assert "routes[0].strategy: 'nope' is not registered" in run.stderr
+
+
+def test_serve_without_any_provider_says_what_would_fix_it() -> None:
+    run = subprocess.run([sys.executable, "-m", "router", "serve", "--port", "0"],
+                         capture_output=True, text=True, env={"PATH": ""}, timeout=60)
+    assert run.returncode != 0
+    assert "FREEROUTER_CONFIG" in run.stderr and "OPENROUTER_API_KEY" in run.stderr
