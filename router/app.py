@@ -25,7 +25,7 @@ from router.readiness import Readiness
 from router.runtime import Runtime, RuntimeRef, build_runtime
 
 log = structlog.get_logger("freerouter")
-RETIRED = web.AppKey("retired_runtimes", set)  # type: ignore[var-annotated]
+RETIRED: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("retired_runtimes")
 
 
 def create_app(
@@ -74,8 +74,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     app[READINESS].ready = True
     yield
     app[READINESS].ready = False
-    for task in list(app[RETIRED]):
-        task.cancel()
+    retiring: set[asyncio.Task[None]] = app[RETIRED]
+    for task in retiring:
+        task.cancel()  # their `finally` closes the old runtimes now rather than later
+    await asyncio.gather(*retiring, return_exceptions=True)
     await app[RUNTIME].current.aclose()
 
 

@@ -22,4 +22,4 @@ READINESS = web.AppKey("readiness", Readiness)
 PLUGINS = web.AppKey("plugins", Plugins)
 CLOCK = web.AppKey("clock", Clock)
 # Builds a fresh Runtime from the config source (SIGHUP reload); raises ConfigError.
-RELOADER = web.AppKey("reloader", Callable[[], Runtime])  # type: ignore[arg-type]
+RELOADER: web.AppKey[Callable[[], Runtime]] = web.AppKey("reloader")

@@ -180,7 +180,7 @@ class _Parser:
         if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
             self.err(where, f"expected {_TYPE_NAMES[kind]}, got {_TYPE_NAMES.get(type(v), type(v).__name__)}")
             return None
-        if kind in (int, float) and v < 0:
+        if isinstance(v, int | float) and v < 0:
             self.err(where, "must not be negative")
             return None
         return v

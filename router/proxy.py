@@ -251,7 +251,7 @@ def _clamp_max_tokens(body: JSON, backend: Backend, needs: Needs) -> None:
     room = max(backend.context_length - needs.prompt_tokens, 1)
     if backend.api is Api.ANTHROPIC:
         asked = body.get("max_tokens")
-        body["max_tokens"] = (min(asked, room) if _positive_int(asked)
+        body["max_tokens"] = (min(asked, room) if isinstance(asked, int) and _positive_int(asked)
                               else min(room, ANTHROPIC_DEFAULT_MAX_TOKENS))
         return
     for key in ("max_completion_tokens", "max_tokens"):

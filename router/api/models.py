@@ -57,7 +57,7 @@ def _anthropic_page(pool: Pool, request: web.Request, created: int) -> JSON:
          "owned_by": owner, "capabilities": caps, "max_input_tokens": ctx}
         for i, owner, caps, ctx in _entries(pool)
     ]
-    ids = [m["id"] for m in models]
+    ids = [i for i, _o, _c, _x in _entries(pool)]
     if "before_id" in q:
         end = _index(ids, q["before_id"], "before_id")
         start = max(end - limit, 0)
