@@ -13,6 +13,7 @@ from router.types import JSON, Api, Capability, Needs
 CHARS_PER_TOKEN = 4
 IMAGE_TOKENS = 1000
 MESSAGE_OVERHEAD_TOKENS = 4
+MAX_DEPTH = 32
 
 
 def analyse(body: JSON, api: Api, session_header: str | None = None) -> Needs:
@@ -108,12 +109,15 @@ def _text_len(v: Any) -> int:
     return 0
 
 
-def _json_len(v: Any) -> int:
-    # Cheap size of a JSON-ish value without serialising it.
+def _json_len(v: Any, depth: int = 0) -> int:
+    # Cheap size of a JSON-ish value without serialising it; bounded depth, so a hostile,
+    # deeply nested schema cannot exhaust the stack.
     if isinstance(v, str):
         return len(v)
+    if depth > MAX_DEPTH:
+        return 4
     if isinstance(v, dict):
-        return sum(len(k) + _json_len(x) + 4 for k, x in v.items())
+        return sum(len(k) + _json_len(x, depth + 1) + 4 for k, x in v.items())
     if isinstance(v, list):
-        return sum(_json_len(x) + 1 for x in v)
+        return sum(_json_len(x, depth + 1) + 1 for x in v)
     return 4

@@ -12,10 +12,12 @@ from aiohttp import web
 
 from router.api import anthropic, models, openai, ops
 from router.api.middleware import make_middleware
-from router.appkeys import CLOCK, HEALTH, METRICS, PLUGINS, PROXY, READINESS, RELOADER, RUNTIME
+from router.appkeys import CLIENT_LIMITS, CLOCK, HEALTH, METRICS, PLUGINS, PROXY, READINESS, RELOADER, RUNTIME
 from router.budget import Budgets, provider_limits
+from router.client_limits import ClientLimits
 from router.clock import Clock, SystemClock
 from router.config import Config
+from router.discovery import DISCOVERY, Refresher
 from router.health import HealthTracker
 from router.metrics import Metrics
 from router.plugins import Plugins
@@ -45,6 +47,7 @@ def create_app(
     budgets = Budgets(clock, lambda name: provider_limits(app[RUNTIME].current.config, name))
     health = HealthTracker(clock, metrics, budgets)
     app[CLOCK] = clock
+    app[CLIENT_LIMITS] = ClientLimits(config.server.client_rpm, clock)
     app[METRICS] = metrics
     app[HEALTH] = health
     app[PLUGINS] = plugins
@@ -67,6 +70,10 @@ def create_app(
     prober = Prober(health, metrics, lambda: app[RUNTIME].current, clock, random.Random())
     app[PROBER] = prober
     app.cleanup_ctx.append(prober.context)  # after _lifecycle: stopped before the runtime closes
+    discovery = app[DISCOVERY] = Refresher(app[RUNTIME], plugins.strategies, rng, clock)
+    if RELOADER in app:  # a reloaded config gets the discovered models at once
+        app[RELOADER] = discovery.reloader(app[RELOADER])
+    app.cleanup_ctx.append(discovery.context)  # stopped before the runtime closes
     return app
 
 

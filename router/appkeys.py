@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from router.client_limits import ClientLimits
 from router.clock import Clock
 from router.health import HealthTracker
 from router.metrics import Metrics
@@ -21,5 +22,6 @@ PROXY = web.AppKey("proxy", Proxy)
 READINESS = web.AppKey("readiness", Readiness)
 PLUGINS = web.AppKey("plugins", Plugins)
 CLOCK = web.AppKey("clock", Clock)
+CLIENT_LIMITS = web.AppKey("client_limits", ClientLimits)
 # Builds a fresh Runtime from the config source (SIGHUP reload); raises ConfigError.
 RELOADER: web.AppKey[Callable[[], Runtime]] = web.AppKey("reloader")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from providers.discovery import DISCOVERY_METHODS
 from router.types import Api, Backend, Capability
 
 
@@ -22,6 +23,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     client_keys_env: str | None = None
+    client_rpm: int | None = None  # per client key and replica (an extension)
     max_body_bytes: int = 10 * 1024 * 1024
     shutdown_delay_s: float = 5.0
     drain_timeout_s: float = 60.0
@@ -30,6 +32,7 @@ class ServerConfig:
 @dataclass(frozen=True, slots=True)
 class RoutingConfig:
     min_output_tokens: int = 1024
+    discovery_interval_s: float = 3600.0  # how often discovering providers re-list their models
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,10 @@ class ProviderConfig:
     rpd: int | None = None
     timeout_s: float = 120.0
     connect_timeout_s: float = 10.0
+    include: tuple[str, ...] = ()  # globs over discovered model names; none: every one
+    exclude: tuple[str, ...] = ()
+    discovery_interval_s: float | None = None  # None: [routing] discovery_interval_s
+    total_timeout_s: float = 600.0  # a whole exchange, streams included (an extension)
     models: tuple[ModelConfig, ...] = ()
 
     def backends(self) -> tuple[Backend, ...]:
@@ -128,10 +135,14 @@ def parse(
     p = _Parser()
     p.check_keys(raw, "", {"server", "routing", "health", "providers", "routes", "aliases"})
     server = p.section(raw, "server", ServerConfig, {
-        "client_keys_env": str, "max_body_bytes": int,
+        "client_keys_env": str, "client_rpm": int, "max_body_bytes": int,
         "shutdown_delay_s": float, "drain_timeout_s": float,
     })
-    routing = p.section(raw, "routing", RoutingConfig, {"min_output_tokens": int})
+    routing = p.section(raw, "routing", RoutingConfig, {
+        "min_output_tokens": int, "discovery_interval_s": float,
+    })
+    if routing.discovery_interval_s <= 0:
+        p.err("routing.discovery_interval_s", "must be positive")
     health = p.section(raw, "health", HealthConfig, {
         "probe_interval_s": float, "probe_timeout_s": float,
     })
@@ -221,7 +232,8 @@ class _Parser:
             except ValueError as exc:
                 self.err(f"{where}.preset", str(exc))
                 return None
-        self.check_keys(t, f"{where}.", set(_PROVIDER_FIELDS) | {"models", "name", "api", "base_url"})
+        self.check_keys(t, f"{where}.", set(_PROVIDER_FIELDS) | set(_PROVIDER_GLOBS)
+                        | {"models", "name", "api", "base_url"})
         missing = [k for k in ("name", "api", "base_url") if k not in t]
         for k in missing:
             self.err(f"{where}.{k}", "required")
@@ -235,7 +247,14 @@ class _Parser:
         if base_url is not None and not base_url.startswith(("http://", "https://")):
             self.err(f"{where}.base_url", f"{base_url!r} is not an http(s) URL")
         opts = self.fields(t, where, _PROVIDER_FIELDS)
+        opts.update({k: self.globs(t[k], f"{where}.{k}") for k in _PROVIDER_GLOBS if k in t})
         discover = opts.get("discover", "none")
+        if discover not in DISCOVERY_METHODS:
+            known = ", ".join(sorted(DISCOVERY_METHODS))
+            self.err(f"{where}.discover", f"unknown discovery method {discover!r} (known: {known})")
+            opts.pop("discover")
+        if opts.get("discovery_interval_s", 1.0) <= 0:
+            self.err(f"{where}.discovery_interval_s", "must be positive")
         models = t.get("models", [])
         if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
             self.err(f"{where}.models", "expected an array of tables ([[providers.models]])")
@@ -249,6 +268,12 @@ class _Parser:
         if name is None or base_url is None or api is None:
             return None
         return ProviderConfig(name=name, api=api, base_url=base_url.rstrip("/"), models=parsed, **opts)
+
+    def globs(self, v: Any, where: str) -> tuple[str, ...]:
+        if not isinstance(v, list) or not all(isinstance(g, str) for g in v):
+            self.err(where, "expected an array of glob strings")
+            return ()
+        return tuple(v)
 
     def api(self, v: Any, where: str) -> Api | None:
         try:
@@ -385,8 +410,9 @@ class _Parser:
 _PROVIDER_FIELDS: _Fields = {
     "api_key_env": str, "preset": str, "discover": str,
     "rpm": int, "rpd": int, "timeout_s": float,
-    "connect_timeout_s": float,
+    "connect_timeout_s": float, "total_timeout_s": float, "discovery_interval_s": float,
 }
+_PROVIDER_GLOBS = ("include", "exclude")
 _MODEL_FIELDS: _Fields = {
     "context_length": int, "weight": float, "rpm": int, "rpd": int,
 }

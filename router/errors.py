@@ -5,6 +5,7 @@
     │   ├── Unauthorized        401
     │   ├── ModelNotFound       404, lists what exists
     │   ├── NoCapableBackend    400, names each missing capability
+    │   ├── TooManyRequests     429, a client key over its own rate limit
     │   └── PayloadTooLarge     413
     ├── Overloaded              capable backends exist but all cool down / are over budget
     │                           (503, Anthropic 529) with Retry-After
@@ -57,6 +58,17 @@ class ModelNotFound(RequestError):
 
 class NoCapableBackend(RequestError):
     status = 400
+
+
+class TooManyRequests(RequestError):
+    """A client key went over its own request rate limit."""
+
+    status = 429
+    error_type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class PayloadTooLarge(RequestError):

@@ -240,8 +240,9 @@ class HealthTracker:
         if reaction.mark is not Mark.FAILURE:
             return
         h.consecutive += 1
-        # A failed trial is ejected again at once; otherwise it takes a failure *rate*.
-        judged = before.state is not State.COOLING and self._should_eject(h, now)
+        # A failed trial is ejected again at once; otherwise it takes a failure *rate*, judged
+        # only on a backend in rotation (while half-open, the trial alone decides).
+        judged = before.open and before.state is not State.HALF_OPEN and self._should_eject(h, now)
         if is_trial or judged:
             self._eject(h, now, reason)
 

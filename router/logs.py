@@ -33,13 +33,17 @@ SAFE_LAST_WORDS = frozenset({"tokens", "count", "chars", "bytes", "len", "ms", "
                              "id"})
 
 # Secret shapes that may hide inside free text such as a relayed upstream error.
-SECRET_PATTERNS = (
-    re.compile(r"(?i)\bbearer\s+[\w.~+/=-]+"),
-    re.compile(r"\b(?:sk|gsk|sk-or|sk-ant|csk|hf|xai|pplx)[-_][\w-]{8,}"),
-    re.compile(r"\bAIza[\w-]{20,}"),
+SECRET_SHAPES = re.compile(
+    r"(?i:\bbearer\s+[\w.~+/=-]+)"
+    r"|\b(?:sk|gsk|sk-or|sk-ant|csk|hf|xai|pplx)[-_][\w-]{8,}"
+    r"|\bAIza[\w-]{20,}"
 )
+# Field names are chosen by code, so a few hundred at most; past this, stop remembering.
+MAX_REMEMBERED_FIELDS = 1024
 
 _WORD_SPLIT = re.compile(r"[_\-]+")
+# Values that cannot hold text, checked by exact type first: most access-line fields are these.
+_PLAIN = frozenset({int, float, bool, type(None)})
 
 
 def is_sensitive(field: str) -> bool:
@@ -49,32 +53,48 @@ def is_sensitive(field: str) -> bool:
     return any(word in SENSITIVE_WORDS for word in words)
 
 
-def _scrub(value: Any) -> Any:
-    if isinstance(value, str):
-        for pattern in SECRET_PATTERNS:
-            value = pattern.sub(REDACTED, value)
+class Redactor:
+    """structlog processor: blank out sensitive fields (nested ones too) and secret-shaped
+    substrings of text. It runs on every access line, so field verdicts are remembered."""
+
+    def __init__(self) -> None:
+        self._verdicts: dict[str, bool] = {}
+
+    def sensitive(self, field: str) -> bool:
+        verdict = self._verdicts.get(field)
+        if verdict is None:
+            verdict = is_sensitive(field)
+            if len(self._verdicts) < MAX_REMEMBERED_FIELDS:
+                self._verdicts[field] = verdict
+        return verdict
+
+    def scrub(self, value: Any) -> Any:
+        if type(value) in _PLAIN:
+            return value
+        if isinstance(value, str):
+            return SECRET_SHAPES.sub(REDACTED, value)
+        if isinstance(value, Mapping):
+            return {k: REDACTED if self.sensitive(str(k)) else self.scrub(v)
+                    for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self.scrub(item) for item in value]
         return value
-    if isinstance(value, Mapping):
-        return {k: REDACTED if is_sensitive(str(k)) else _scrub(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub(item) for item in value]
-    return value
 
-
-def redact(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-    """structlog processor: blank out sensitive fields and secret-shaped substrings."""
-    for field in list(event_dict):
-        if field == "event":
-            continue
-        event_dict[field] = REDACTED if is_sensitive(field) else _scrub(event_dict[field])
-    return event_dict
+    def __call__(self, _logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+        for field, value in event_dict.items():
+            if field != "event":
+                event_dict[field] = REDACTED if self.sensitive(field) else self.scrub(value)
+        return event_dict
 
 
 def configure(console: bool = False, level: str = "info", stream: TextIO | None = None) -> None:
     """Set up structlog for the process; call once at startup (and again in tests)."""
-    threshold = logging.getLevelNamesMapping()[level.upper()]
+    try:
+        threshold = logging.getLevelNamesMapping()[level.upper()]
+    except KeyError:
+        raise ValueError(f"unknown log level {level!r}: use debug, info, warning or error") from None
     renderer: Processor = (
-        structlog.dev.ConsoleRenderer(colors=stream is None and sys.stderr.isatty())
+        structlog.dev.ConsoleRenderer(colors=stream is None and sys.stdout.isatty())
         if console else structlog.processors.JSONRenderer(sort_keys=False)
     )
     structlog.configure(
@@ -83,7 +103,7 @@ def configure(console: bool = False, level: str = "info", stream: TextIO | None 
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
-            redact,
+            Redactor(),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(threshold),

@@ -85,9 +85,9 @@ class Prober:
             for b in backends:
                 self._metrics.probed(b.id, FailureReason.BUDGET.value)
             return
-        task = asyncio.get_running_loop().create_task(self._probe(provider, backends, timeout_s))
+        task = asyncio.get_running_loop().create_task(
+            self._probe(name, provider, backends, timeout_s))
         self._running[name] = task
-        task.add_done_callback(lambda _: self._running.pop(name, None))
 
     async def run(self) -> None:
         while True:
@@ -95,7 +95,9 @@ class Prober:
 
     # -- one probe ------------------------------------------------------------------------------
 
-    async def _probe(self, provider: Provider, backends: Sequence[Backend], timeout_s: float) -> None:
+    async def _probe(
+        self, name: str, provider: Provider, backends: Sequence[Backend], timeout_s: float,
+    ) -> None:
         try:
             try:
                 await asyncio.wait_for(provider.probe(), timeout_s if timeout_s > 0 else None)
@@ -110,6 +112,7 @@ class Prober:
                 failed = None
             self._report(backends, failed)
         finally:
+            self._running.pop(name, None)
             self.completed += 1
             if self._finished is not None:
                 self._finished.set()

@@ -25,6 +25,7 @@ from router.errors import (
 from router.health import HealthTracker
 from router.metrics import Metrics
 from router.pool import Target
+from router.redact import redact, redact_bytes
 from router.runtime import Runtime
 from router.tokens import reported
 from router.translate import (
@@ -40,8 +41,10 @@ from router.types import JSON, Api, Backend, FailureReason, Needs, Outcome
 from router.upstream import Provider, UpstreamReply, UpstreamRequest
 
 ANTHROPIC_DEFAULT_MAX_TOKENS = 4096  # when an OpenAI client sent none and Anthropic needs one
+MIN_THINKING_BUDGET = 1024  # Anthropic's floor for thinking.budget_tokens
 # Fields of the client's body that are the router's business, never the upstream's.
 ROUTER_FIELDS = ("models",)
+PASSED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class _Attempt:
     backend: Backend
     provider: Provider
     client_headers: Mapping[str, str]
+    secrets: tuple[str, ...]
 
 
 class Proxy:
@@ -93,7 +97,8 @@ class Proxy:
                 if call.attempts > 1:
                     self._metrics.fell_back(call.route)
                 attempt = _Attempt(call, call.api, body, needs, target, backend,
-                                   runtime.providers[backend.provider], client_headers)
+                                   runtime.providers[backend.provider], client_headers,
+                                   runtime.secrets)
                 try:
                     return await self._attempt(request, attempt)
                 except UpstreamRejected as exc:
@@ -158,7 +163,7 @@ class Proxy:
         self._metrics.first_token(a.backend.id, a.call.ttft_s)
         return web.Response(
             body=orjson.dumps(body), status=200, content_type="application/json",
-            headers=_answer_headers(a.call),
+            headers=_answer_headers(a.call, reply.headers),
         )
 
     async def _stream_answer(
@@ -183,7 +188,7 @@ class Proxy:
         self._succeeded(a, latency, None, reply.headers)
         translator = stream_translator(a.api, a.backend.api, ctx)
         response = web.StreamResponse(status=200, headers={
-            **_answer_headers(a.call), "Content-Type": "text/event-stream",
+            **_answer_headers(a.call, reply.headers), "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
         })
         try:
@@ -201,7 +206,7 @@ class Proxy:
             except UpstreamError as exc:
                 self._failed(a.backend, exc)
                 a.call.error = exc.reason.value
-                tail = translator.fail(_stream_error_type(a.api), exc.message)
+                tail = translator.fail(_stream_error_type(a.api), redact(exc.message, a.secrets))
             await response.write(b"".join(tail))
             await response.write_eof()
         except ConnectionError:
@@ -242,7 +247,7 @@ class Proxy:
             body = translate_error(exc.body, a.api, a.backend.api)
         else:
             body = error_body(a.api, "invalid_request_error", exc.message)
-        return web.Response(body=orjson.dumps(body), status=exc.status,
+        return web.Response(body=redact_bytes(orjson.dumps(body), a.secrets), status=exc.status,
                             content_type="application/json", headers=_answer_headers(a.call))
 
 
@@ -253,10 +258,26 @@ def _clamp_max_tokens(body: JSON, backend: Backend, needs: Needs) -> None:
         asked = body.get("max_tokens")
         body["max_tokens"] = (min(asked, room) if isinstance(asked, int) and _positive_int(asked)
                               else min(room, ANTHROPIC_DEFAULT_MAX_TOKENS))
+        _fit_thinking(body)
         return
     for key in ("max_completion_tokens", "max_tokens"):
         if _positive_int(body.get(key)):
             body[key] = min(body[key], room)
+
+
+def _fit_thinking(body: JSON) -> None:
+    """Anthropic wants thinking.budget_tokens (>= 1024) below max_tokens: shrink it to fit the
+    clamped max_tokens, or drop thinking when there is no room for it."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or not isinstance(thinking.get("budget_tokens"), int):
+        return
+    limit = body["max_tokens"] - 1
+    if thinking["budget_tokens"] <= limit:
+        return
+    if limit >= MIN_THINKING_BUDGET:
+        body["thinking"] = {**thinking, "budget_tokens": limit}
+    else:
+        del body["thinking"]
 
 
 def _positive_int(v: object) -> bool:
@@ -268,12 +289,22 @@ def _asked_usage(body: JSON) -> bool:
     return isinstance(opts, dict) and opts.get("include_usage") is True
 
 
-def _answer_headers(call: Call) -> dict[str, str]:
-    return {
+def _answer_headers(call: Call, upstream: Mapping[str, str] | None = None) -> dict[str, str]:
+    headers = {
         "x-freerouter-backend": call.backend or "",
         "x-freerouter-attempts": str(call.attempts),
         "x-request-id": call.request_id,
     }
+    if upstream:
+        # The documented allow-list: rate-limit state and the upstream's request id. Nothing
+        # else of the upstream's (cookies, server, hop-by-hop headers) reaches the client.
+        for name, value in upstream.items():
+            lower = name.lower()
+            if lower.startswith(PASSED_PREFIXES):
+                headers[lower] = value
+            elif lower in ("x-request-id", "request-id"):
+                headers["x-upstream-request-id"] = value
+    return headers
 
 
 def _stream_error_type(api: Api) -> str:

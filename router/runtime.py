@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from router.config import Config
 from router.plugins import Plugins
 from router.pool import Pool
+from router.types import StrategyFactory
 from router.upstream import Provider, ProviderSettings
 
 
@@ -18,6 +19,8 @@ class Runtime:
     config: Config
     pool: Pool
     providers: Mapping[str, Provider]  # provider name -> adapter
+    # Every configured key (upstream and client): never shown to a client or logged.
+    secrets: tuple[str, ...] = ()
 
     async def aclose(self) -> None:
         for provider in self.providers.values():
@@ -38,5 +41,15 @@ def build_runtime(config: Config, plugins: Plugins, rng: random.Random) -> Runti
         providers[p.name] = factory(ProviderSettings(
             name=p.name, base_url=p.base_url, api_key=config.keys.get(p.name),
             timeout_s=p.timeout_s, connect_timeout_s=p.connect_timeout_s,
+            total_timeout_s=p.total_timeout_s,
         ))
-    return Runtime(config, Pool(config, plugins.strategies, rng), providers)
+    secrets = tuple(k for k in (*config.keys.values(), *config.client_keys) if k)
+    return Runtime(config, Pool(config, plugins.strategies, rng), providers, secrets)
+
+
+def with_config(
+    runtime: Runtime, config: Config, strategies: Mapping[str, StrategyFactory], rng: random.Random
+) -> Runtime:
+    """`runtime` over a config that differs only in the providers' model lists (discovery): the
+    pool is rebuilt, the provider adapters are the same objects, so their sessions live on."""
+    return replace(runtime, config=config, pool=Pool(config, strategies, rng))

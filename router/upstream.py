@@ -19,6 +19,7 @@ class ProviderSettings:
     api_key: str | None
     timeout_s: float  # first byte, and every gap between stream chunks
     connect_timeout_s: float
+    total_timeout_s: float | None = None  # the whole exchange, streams included
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,11 @@ from aiohttp import web
 from router.errors import PayloadTooLarge, RequestError
 from router.types import JSON
 
+# Anthropic's own maximum; nobody sends more in one request.
+MAX_MESSAGES = 100_000
+MAX_TOOLS = 1024
+# JSON nesting deeper than this is refused by orjson itself (a 400 "not valid JSON").
+
 
 async def read_json(request: web.Request) -> JSON:
     try:
@@ -37,6 +42,12 @@ def require_messages(body: JSON, roles: frozenset[str]) -> None:
     messages: Any = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise RequestError("`messages` must be a non-empty array", param="messages")
+    if len(messages) > MAX_MESSAGES:
+        raise RequestError(f"`messages` has {len(messages)} entries; at most {MAX_MESSAGES} are "
+                           "accepted", param="messages")
+    tools = body.get("tools")
+    if tools is not None and (not isinstance(tools, list) or len(tools) > MAX_TOOLS):
+        raise RequestError(f"`tools` must be an array of at most {MAX_TOOLS} tools", param="tools")
     for i, m in enumerate(messages):
         if not isinstance(m, dict):
             raise RequestError(f"messages[{i}] must be an object", param=f"messages[{i}]")

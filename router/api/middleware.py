@@ -5,6 +5,7 @@ access-log line and the request metrics."""
 from __future__ import annotations
 
 import hmac
+import math
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -12,10 +13,11 @@ import orjson
 from aiohttp import web
 
 from router import logs
-from router.appkeys import CLOCK, METRICS, RUNTIME
+from router.appkeys import CLIENT_LIMITS, CLOCK, METRICS, RUNTIME
 from router.call import Call
 from router.error_bodies import anthropic_type, error_body
-from router.errors import Overloaded, RequestError, RouterError, Unauthorized
+from router.errors import Overloaded, RequestError, RouterError, TooManyRequests, Unauthorized
+from router.redact import redact
 from router.types import Api
 
 CALL = web.RequestKey("call", Call)
@@ -66,29 +68,40 @@ def make_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
             client_keys = request.app[RUNTIME].current.config.client_keys
             if client_keys:
                 call.client = authenticate(request, client_keys)
+                wait = request.app[CLIENT_LIMITS].admit(call.client)
+                if wait is not None:
+                    raise TooManyRequests(f"client key {call.client!r} is over its request rate "
+                                          "limit", retry_after_s=wait)
             response = await handler(request)
         except RouterError as exc:
-            response = error_response(call, exc)
+            response = error_response(call, exc, request.app[RUNTIME].current.secrets)
         except web.HTTPException as exc:
             response = _http_exception(call, exc)
-        except Exception:
-            # Logged without the request body or keys; the client sees no traceback.
+        except Exception as exc:
+            # Logged by type and place only: no traceback, body or key reaches a log line.
+            tb = exc.__traceback__
+            while tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next
+            where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
             logs.logger().error("unhandled error", request_id=call.request_id, path=request.path,
-                                exc_info=True)
+                                error=type(exc).__name__, where=where)
             response = error_response(call, RouterError("internal error in the router"))
         finally:
             status = response.status if response is not None else 499  # client went away
             call.status = status
             if request.path.startswith("/v1/"):
                 duration = clock.monotonic() - call.started
-                request.app[METRICS].request_done(api, call.route, status, duration)
+                metrics = request.app[METRICS]
+                metrics.request_done(api, call.route, status, duration)
+                if call.backend and (call.prompt_tokens or call.completion_tokens):
+                    metrics.used_tokens(call.backend, call.prompt_tokens, call.completion_tokens)
                 _log(request, call, duration)
         return response
 
     return middleware
 
 
-def error_response(call: Call, exc: RouterError) -> web.Response:
+def error_response(call: Call, exc: RouterError, secrets: tuple[str, ...] = ()) -> web.Response:
     status = exc.status
     if call.api is Api.ANTHROPIC:
         if isinstance(exc, Overloaded):
@@ -99,15 +112,15 @@ def error_response(call: Call, exc: RouterError) -> web.Response:
     param = exc.param if isinstance(exc, RequestError) else None
     code = exc.code if isinstance(exc, RequestError) else None
     call.error = error_type
-    body = error_body(call.api, error_type, exc.message, param=param, code=code,
+    body = error_body(call.api, error_type, redact(exc.message, secrets), param=param, code=code,
                       request_id=call.request_id)
     headers = {"x-request-id": call.request_id}
     if call.attempts:
         headers["x-freerouter-attempts"] = str(call.attempts)
         if call.backend:
             headers["x-freerouter-backend"] = call.backend
-    if isinstance(exc, Overloaded):
-        headers["Retry-After"] = str(max(1, round(exc.retry_after_s + 0.499)))
+    if isinstance(exc, Overloaded | TooManyRequests):
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
     return web.Response(body=orjson.dumps(body), status=status, headers=headers,
                         content_type="application/json")
 

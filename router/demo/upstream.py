@@ -66,6 +66,7 @@ class FakeUpstream:
         self.faults: deque[Fault] = deque()
         self.received: list[Received] = []
         self.hang = asyncio.Event()  # hangs last until this is set (or the client gives up)
+        self.cancelled = 0  # requests whose caller hung up while they were being answered
 
     def inject(self, *faults: Fault) -> None:
         self.faults.extend(faults)
@@ -126,7 +127,8 @@ class FakeUpstream:
         if fault is not None and fault.kind == "empty":
             completion["choices"][0]["message"] = {"role": "assistant", "content": ""}
         return web.json_response(completion, headers={
-            "x-ratelimit-remaining-requests": "99", "x-request-id": "req_fake"})
+            "x-ratelimit-remaining-requests": "99", "x-request-id": "req_fake",
+            "set-cookie": "upstream-session=1"})
 
     async def _early_fault(self, fault: Fault) -> web.StreamResponse | None:
         if fault.kind == "status":
@@ -135,7 +137,11 @@ class FakeUpstream:
             return web.Response(status=fault.status, body=body, headers=fault.headers,
                                 content_type="application/json")
         if fault.kind == "hang":
-            await self.hang.wait()
+            try:
+                await self.hang.wait()
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
             return _error(500, "server_error", "hang released")
         if fault.kind == "garbage":
             return web.Response(status=200, body=b"\x00not json{", content_type="application/json")

@@ -139,9 +139,11 @@ def _assistant_message(msg: JSON, history: _History) -> None:
                 "input": _arguments(function.get("arguments")),
             }
         )
+    merged = bool(history.turns) and history.turns[-1]["role"] == "assistant"
     history.add("assistant", blocks)
     if calls:
-        history.pending = ids
+        # consecutive assistant messages become one turn, answered by one user turn
+        history.pending = history.pending + ids if merged else ids
 
 
 def _tool_message(msg: JSON, history: _History) -> None:
@@ -166,7 +168,9 @@ def _tool(tool: JSON, history: _History) -> JSON | None:
     if function.get("description"):
         out["description"] = function["description"]
     parameters = function.get("parameters")
-    out["input_schema"] = parameters if isinstance(parameters, dict) else dict(_EMPTY_SCHEMA)
+    schema = parameters if isinstance(parameters, dict) else {}
+    # Anthropic insists on an object schema; OpenAI lets `parameters` be omitted
+    out["input_schema"] = {**_EMPTY_SCHEMA, **schema}
     return out
 
 

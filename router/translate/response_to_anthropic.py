@@ -24,11 +24,7 @@ def reasoning_of(holder: Mapping[str, Any]) -> str:
 
 
 def tool_use_id(raw: Any, response_id: str, index: int) -> str:
-    return (
-        anthropic_tool_id(raw)
-        if isinstance(raw, str) and raw
-        else minted_tool_id(response_id, index)
-    )
+    return anthropic_tool_id(raw) if isinstance(raw, str) and raw else minted_tool_id(response_id, index)
 
 
 def _input(arguments: Any) -> JSON:

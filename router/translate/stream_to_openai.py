@@ -53,9 +53,7 @@ class AnthropicToOpenAIStream:
                 "object": "chat.completion.chunk",
                 "created": self._created,
                 "model": self._ctx.served_model,
-                "choices": [
-                    {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-                ],
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
             }
         )
 

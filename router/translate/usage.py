@@ -16,9 +16,7 @@ def _count(usage: Mapping[str, Any], key: str) -> int:
 
 def to_openai(usage: Mapping[str, Any]) -> JSON:
     cache_read = _count(usage, "cache_read_input_tokens")
-    prompt = (
-        _count(usage, "input_tokens") + cache_read + _count(usage, "cache_creation_input_tokens")
-    )
+    prompt = _count(usage, "input_tokens") + cache_read + _count(usage, "cache_creation_input_tokens")
     completion = _count(usage, "output_tokens")
     return {
         "prompt_tokens": prompt,

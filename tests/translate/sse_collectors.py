@@ -1,0 +1,139 @@
+"""What an SDK would build from each API's SSE output, checking the stream's rules on the way
+(the invariants the official SDKs and Claude Code depend on)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def parse_frames(frames: list[bytes]) -> list[tuple[str | None, Any]]:
+    events: list[tuple[str | None, Any]] = []
+    for frame in b"".join(frames).decode().split("\n\n"):
+        if not frame.strip():
+            continue
+        name: str | None = None
+        data: Any = None
+        for line in frame.split("\n"):
+            if line.startswith("event: "):
+                name = line[len("event: ") :]
+            elif line.startswith("data: "):
+                raw = line[len("data: ") :]
+                data = raw if raw == "[DONE]" else json.loads(raw)
+        events.append((name, data))
+    return events
+
+
+def collect_anthropic(frames: list[bytes]) -> dict[str, Any]:
+    """The final message, or {"error": ...} for a stream ending with an in-band error."""
+    events = parse_frames(frames)
+    message: dict[str, Any] | None = None
+    open_index: int | None = None
+    partial: dict[int, str] = {}
+    for position, (name, data) in enumerate(events):
+        assert name == data["type"], "event name and payload type agree"
+        if name == "error":
+            assert position == len(events) - 1, "nothing after an error"
+            return {"error": data["error"]}
+        if name == "message_start":
+            assert message is None and position == 0
+            message = data["message"]
+            assert isinstance(message["usage"]["input_tokens"], int)
+            continue
+        assert message is not None, "message_start comes first"
+        if name == "content_block_start":
+            assert open_index is None, "blocks are sequential"
+            assert data["index"] == len(message["content"])
+            open_index = data["index"]
+            block = dict(data["content_block"])
+            if block["type"] == "tool_use":
+                block["input"] = {}  # SDKs build input from the deltas only
+                partial[open_index] = ""
+            message["content"].append(block)
+        elif name == "content_block_delta":
+            assert open_index is not None and data["index"] == open_index
+            block, delta = message["content"][open_index], data["delta"]
+            kinds = {"text_delta": "text", "thinking_delta": "thinking"}
+            if delta["type"] in kinds:
+                block[kinds[delta["type"]]] += delta[kinds[delta["type"]]]
+            elif delta["type"] == "input_json_delta":
+                partial[open_index] += delta["partial_json"]
+            elif delta["type"] == "signature_delta":
+                block["signature"] = delta["signature"]
+        elif name == "content_block_stop":
+            assert data["index"] == open_index
+            if open_index in partial:
+                raw = partial[open_index]
+                message["content"][open_index]["input"] = json.loads(raw) if raw else {}
+            open_index = None
+        elif name == "message_delta":
+            assert open_index is None, "every block is stopped before the message ends"
+            assert data["delta"]["stop_reason"] is not None
+            message.update(data["delta"])
+            message["usage"].update({k: v for k, v in data["usage"].items() if v is not None})
+        elif name == "message_stop":
+            assert position == len(events) - 1, "nothing after message_stop"
+            assert message["stop_reason"] is not None, "a message_delta came first"
+            return message
+    raise AssertionError("the stream ended without message_stop or error")
+
+
+def collect_openai(frames: list[bytes]) -> dict[str, Any]:
+    """The chat.completion an SDK would assemble, or {"error": ...}."""
+    events = parse_frames(frames)
+    assert events and events[-1][1] == "[DONE]", "the stream ends with [DONE]"
+    assert all(name is None for name, _ in events), "OpenAI streams carry no event names"
+    out: dict[str, Any] = {"content": None, "tool_calls": {}, "finish_reason": None}
+    for _, chunk in events[:-1]:
+        assert chunk != "[DONE]", "one [DONE], last"
+        if "error" in chunk:
+            return {"error": chunk["error"]}
+        assert chunk["object"] == "chat.completion.chunk"
+        assert chunk["id"] and isinstance(chunk["created"], int) and chunk["model"]
+        out.setdefault("id", chunk["id"])
+        assert out["id"] == chunk["id"], "one id for every chunk"
+        out["model"] = chunk["model"]
+        if "usage" in chunk and not chunk["choices"]:
+            out["usage"] = chunk["usage"]
+            continue
+        assert "usage" not in out, "the usage chunk is the last one"
+        (choice,) = chunk["choices"]
+        delta = choice["delta"]
+        if delta.get("content"):
+            out["content"] = (out["content"] or "") + delta["content"]
+        if delta.get("reasoning_content"):
+            out["reasoning_content"] = out.get("reasoning_content", "") + delta["reasoning_content"]
+        for call in delta.get("tool_calls") or ():
+            slot = out["tool_calls"].setdefault(call["index"], {"id": None, "name": "", "arguments": ""})
+            slot["id"] = call.get("id") or slot["id"]
+            function = call.get("function") or {}
+            slot["name"] += function.get("name") or ""
+            slot["arguments"] += function.get("arguments") or ""
+        if choice["finish_reason"]:
+            assert out["finish_reason"] is None, "one finish"
+            out["finish_reason"] = choice["finish_reason"]
+    return out
+
+
+def openai_summary(completion: dict[str, Any]) -> dict[str, Any]:
+    """A non-streaming chat.completion in the collector's shape, for comparison."""
+    choice = completion["choices"][0]
+    message = choice["message"]
+    out: dict[str, Any] = {
+        "id": completion["id"],
+        "model": completion["model"],
+        "content": message["content"],
+        "tool_calls": {
+            call["index"]: {
+                "id": call["id"],
+                "name": call["function"]["name"],
+                "arguments": call["function"]["arguments"],
+            }
+            for call in message.get("tool_calls") or ()
+        },
+        "finish_reason": choice["finish_reason"],
+        "usage": completion["usage"],
+    }
+    if "reasoning_content" in message:
+        out["reasoning_content"] = message["reasoning_content"]
+    return out
