@@ -6,8 +6,8 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Collection, Mapping, Sequence
 from functools import partial
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from router import logs
@@ -39,15 +39,22 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the router")
     serve.add_argument("--config", help="TOML config (default: $FREEROUTER_CONFIG, else the "
                                         "built-in catalog of providers whose key is set)")
+    serve.add_argument("--local", action="store_true", help=(
+        "also enable the local servers (Ollama, llama.cpp, vLLM, LM Studio) that answer on their "
+        "default ports; applies to the built-in catalog, not to a --config file"))
     common(serve)
     serve.set_defaults(run=_serve)
 
     demo = sub.add_parser("demo", help="run the router over built-in simulated backends")
     common(demo)
-    demo.set_defaults(run=_demo)
+    demo.add_argument("--json", dest="console", action="store_false",
+                      help="JSON logs (the demo logs for humans by default)")
+    demo.set_defaults(run=_demo, console=True)
 
     check = sub.add_parser("check", help="validate a config and print the resolved pool")
     check.add_argument("--config")
+    check.add_argument("--local", action="store_true",
+                       help="probe local servers, as `serve --local` does")
     check.set_defaults(run=_check)
 
     status = sub.add_parser("status", help="show a running router's backends")
@@ -67,20 +74,25 @@ def _presets(env: Mapping[str, str]) -> Presets:
     return {name: partial(p.provider_fields, env) for name, p in load_catalog().items()}
 
 
-def resolve_config(path: str | None, env: Mapping[str, str], plugins: Plugins) -> Config:
-    """The config from a file, else the catalog presets whose key variables are set."""
+def resolve_config(
+    path: str | None, env: Mapping[str, str], plugins: Plugins,
+    answering: Collection[str] | None = None,
+) -> Config:
+    """The config from a file, else the catalog presets whose key variables are set, plus the
+    local ones named in `answering` (the local servers that answered `--local`'s probe)."""
     strategies = list(plugins.strategies)
     presets = _presets(env)
     if path is not None:
         return load(path, env, strategies, presets)
     from providers.catalog import enabled_presets
 
-    enabled = [p.name for p, _why in enabled_presets(env) if not p.local]
+    enabled = [p.name for p, _why in enabled_presets(env, answering)]
     if not enabled:
         raise ConfigError([
             "no usable provider: pass --config FILE, set FREEROUTER_CONFIG, or set a provider key "
             "variable such as OPENROUTER_API_KEY, GEMINI_API_KEY or GROQ_API_KEY "
-            "(`freerouter check` lists them all); `freerouter demo` runs without any key",
+            "(`freerouter check` lists them all), or run a local server and pass --local; "
+            "`freerouter demo` runs without any key",
         ])
     raw = {"providers": [{"preset": name} for name in enabled]}
     return parse(raw, env, strategies, presets, source="<catalog>")
@@ -88,10 +100,11 @@ def resolve_config(path: str | None, env: Mapping[str, str], plugins: Plugins) -
 
 def _serve(args: argparse.Namespace) -> int:
     logs.configure(console=args.console, level=args.log_level)
+    path = _config_path(args)
+    answering = _probe_local(args, path)
     try:
         plugins = load_plugins()
-        path = _config_path(args)
-        config = resolve_config(path, os.environ, plugins)
+        config = resolve_config(path, os.environ, plugins, answering)
     except (ConfigError, PluginError) as exc:
         print(f"freerouter: cannot start:\n{_indent(exc)}", file=sys.stderr)
         return 2
@@ -99,7 +112,8 @@ def _serve(args: argparse.Namespace) -> int:
     from router.server import serve
 
     def reload() -> Config:
-        return resolve_config(path, dict(os.environ), plugins)
+        # The local servers found at startup: a reload runs on the event loop and cannot probe.
+        return resolve_config(path, dict(os.environ), plugins, answering)
 
     app = create_app(config, plugins, reload_config=reload)
     _run(serve(app, args.host, args.port, shutdown_delay_s=config.server.shutdown_delay_s,
@@ -147,25 +161,40 @@ def _demo_banner(host: str, port: int, config: Config) -> str:
 
 
 def _check(args: argparse.Namespace) -> int:
+    path = _config_path(args)
+    answering = _probe_local(args, path)
     try:
         plugins = load_plugins()
-        config = resolve_config(_config_path(args), os.environ, plugins)
+        config = resolve_config(path, os.environ, plugins, answering)
     except (ConfigError, PluginError) as exc:
         print(f"config invalid:\n{_indent(exc)}", file=sys.stderr)
-        _print_catalog(os.environ)
+        _print_catalog(os.environ, answering)
         return 1
     from router.report import pool_table
 
     print(pool_table(config))
-    _print_catalog(os.environ)
+    _print_catalog(os.environ, answering)
     return 0
 
 
-def _print_catalog(env: Mapping[str, str]) -> None:
+def _probe_local(args: argparse.Namespace, path: str | None) -> frozenset[str] | None:
+    """The local presets that answer, when --local asks for them; None when not probed."""
+    if not args.local:
+        return None
+    if path is not None:
+        print("freerouter: --local applies to the built-in catalog; with a config file, add "
+              "`[[providers]] preset = \"ollama\"` (or llamacpp, vllm, lmstudio) to it",
+              file=sys.stderr)
+    from providers.catalog import probe_local
+
+    return asyncio.run(probe_local(os.environ))
+
+
+def _print_catalog(env: Mapping[str, str], answering: Collection[str] | None = None) -> None:
     from providers.catalog import preset_statuses
 
     print("\nbuilt-in catalog presets:")
-    for s in preset_statuses(env):
+    for s in preset_statuses(env, answering):
         print(f"  {'on ' if s.enabled else 'off'}  {s.preset.name:<12} {s.reason}")
 
 

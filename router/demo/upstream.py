@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import re
 import time
@@ -46,6 +47,13 @@ class Fault:
     model: str | None = None
 
 
+CHAOS = (
+    Fault(status=500), Fault(status=503), Fault(status=429, headers={"Retry-After": "1"}),
+    Fault(kind="garbage"), Fault(kind="html"), Fault(kind="empty"), Fault(kind="truncate"),
+    Fault(kind="midstream_error"),
+)
+
+
 @dataclass(slots=True)
 class Received:
     path: str
@@ -57,10 +65,11 @@ class Received:
 class FakeUpstream:
     def __init__(
         self, behaviours: Mapping[str, Behaviour] | None = None, *, seed: int = 0,
-        api_key: str | None = None, default: Behaviour | None = None,
+        api_key: str | None = None, default: Behaviour | None = None, chaos: float = 0.0,
     ) -> None:
         self.behaviours = dict(behaviours or {})
         self.default = default or Behaviour()
+        self.chaos = chaos  # share of requests that get a random fault from CHAOS
         self.rng = random.Random(seed)
         self.api_key = api_key
         self.faults: deque[Fault] = deque()
@@ -98,6 +107,8 @@ class FakeUpstream:
             if fault.model in (None, model):
                 self.faults.remove(fault)
                 return fault
+        if self.chaos and self.rng.random() < self.chaos:
+            return self.rng.choice(CHAOS)
         return None
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
@@ -156,10 +167,9 @@ class FakeUpstream:
     ) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
-        try:
+        # The router may hang up (its client left, or it timed out): nothing to do then.
+        with contextlib.suppress(ConnectionError):
             await self._write_stream(resp, body, reply, behaviour, fault)
-        except ConnectionError:
-            pass  # the router hung up (its client left, or it timed out): nothing to do
         return resp
 
     async def _write_stream(
@@ -328,9 +338,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0)
+    parser.add_argument("--chaos", type=float, default=0.0, help="share of requests given a random fault")
     args = parser.parse_args()
     default = Behaviour(latency_s=args.latency_ms / 1000, chunk_delay_s=args.chunk_delay_ms / 1000)
-    fake = FakeUpstream(default=default)
+    fake = FakeUpstream(default=default, chaos=args.chaos)
     web.run_app(fake.app(), host=args.host, port=args.port, print=None)
 
 

@@ -7,7 +7,7 @@ import httpx
 import openai
 import pytest
 
-from router.demo.upstream import Behaviour, Fault, FakeUpstream
+from router.demo.upstream import Behaviour, FakeUpstream, Fault
 from tests.harness import Harness, provider
 
 USER = [{"role": "user", "content": "hello"}]
@@ -66,7 +66,7 @@ def test_truncated_stream_before_content_fails_over(h: Harness) -> None:
 
 
 def test_stream_cut_mid_event_ends_with_error_event(h: Harness) -> None:
-    client = two_backends(h)
+    two_backends(h)
     h.fakes["first"].inject(Fault(kind="truncate"))
     r = httpx.post(f"{h.url}/v1/chat/completions",
                    json={"model": "free", "messages": USER, "stream": True})

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from router import logs
-from router.demo.upstream import Fault, FakeUpstream
+from router.demo.upstream import FakeUpstream, Fault
 from tests.harness import Harness, provider
 
 USER = [{"role": "user", "content": "hello"}]

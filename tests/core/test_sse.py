@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,7 +19,7 @@ def test_any_split_decodes_the_same(cuts: list[int]) -> None:
     bounds = [0, *sorted(cuts), len(STREAM)]
     decoder = SSEDecoder()
     out = []
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         out += decoder.feed(STREAM[a:b])
     out += decoder.flush()
     assert out == EXPECTED
