@@ -7,9 +7,9 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
 
-import structlog
 from aiohttp import web
 
+from router import logs
 from router.api import anthropic, models, openai, ops
 from router.api.middleware import make_middleware
 from router.appkeys import CLIENT_LIMITS, CLOCK, HEALTH, METRICS, PLUGINS, PROXY, READINESS, RELOADER, RUNTIME
@@ -26,7 +26,6 @@ from router.proxy import Proxy
 from router.readiness import Readiness
 from router.runtime import Runtime, RuntimeRef, build_runtime
 
-log = structlog.get_logger("freerouter")
 RETIRED: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("retired_runtimes")
 
 
@@ -77,7 +76,15 @@ def create_app(
     return app
 
 
+def announce(runtime: Runtime) -> None:
+    """Log the pool now served."""
+    pool = runtime.pool
+    logs.log_pool_summary(list(pool.backends.values()),
+                          {name: [b.id for b in t.backends] for name, t in pool.routes.items()})
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    announce(app[RUNTIME].current)
     app[READINESS].ready = True
     yield
     app[READINESS].ready = False
@@ -92,6 +99,7 @@ def swap_runtime(app: web.Application, runtime: Runtime, grace_s: float) -> None
     """Install a new Runtime; the old one's connections close once its requests had time to end."""
     old = app[RUNTIME].current
     app[RUNTIME].current = runtime
+    announce(runtime)
 
     async def retire() -> None:
         try:

@@ -111,6 +111,10 @@ def _serve(args: argparse.Namespace) -> int:
     from router.app import create_app
     from router.server import serve
 
+    # Now that the keys are known, no log line may show them, whatever the field.
+    logs.configure(console=args.console, level=args.log_level,
+                   secrets=[*config.keys.values(), *config.client_keys])
+
     def reload() -> Config:
         # The local servers found at startup: a reload runs on the event loop and cannot probe.
         return resolve_config(path, dict(os.environ), plugins, answering)

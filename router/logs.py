@@ -12,15 +12,16 @@ import logging
 import re
 import sys
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from router.redact import MASK, redact
 from router.types import Api, Backend
 
-REDACTED = "[redacted]"
+REDACTED = MASK
 
 # A field is sensitive when one of the words of its name (split on _ and -) is one of these...
 SENSITIVE_WORDS = frozenset({
@@ -57,8 +58,9 @@ class Redactor:
     """structlog processor: blank out sensitive fields (nested ones too) and secret-shaped
     substrings of text. It runs on every access line, so field verdicts are remembered."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._verdicts: dict[str, bool] = {}
+        self._secrets = tuple(secret for secret in secrets if secret)
 
     def sensitive(self, field: str) -> bool:
         verdict = self._verdicts.get(field)
@@ -72,7 +74,7 @@ class Redactor:
         if type(value) in _PLAIN:
             return value
         if isinstance(value, str):
-            return SECRET_SHAPES.sub(REDACTED, value)
+            return SECRET_SHAPES.sub(REDACTED, redact(value, self._secrets))
         if isinstance(value, Mapping):
             return {k: REDACTED if self.sensitive(str(k)) else self.scrub(v)
                     for k, v in value.items()}
@@ -82,13 +84,17 @@ class Redactor:
 
     def __call__(self, _logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
         for field, value in event_dict.items():
-            if field != "event":
-                event_dict[field] = REDACTED if self.sensitive(field) else self.scrub(value)
+            # The message itself is never blanked, only scrubbed: it says what happened.
+            blank = field != "event" and self.sensitive(field)
+            event_dict[field] = REDACTED if blank else self.scrub(value)
         return event_dict
 
 
-def configure(console: bool = False, level: str = "info", stream: TextIO | None = None) -> None:
-    """Set up structlog for the process; call once at startup (and again in tests)."""
+def configure(console: bool = False, level: str = "info", stream: TextIO | None = None,
+              secrets: Iterable[str] = ()) -> None:
+    """Set up structlog for the process; call once at startup (and again in tests, or with the
+    configured provider and client keys once they are known: `secrets` are masked wherever they
+    appear in a line, whatever the field)."""
     try:
         threshold = logging.getLevelNamesMapping()[level.upper()]
     except KeyError:
@@ -103,7 +109,7 @@ def configure(console: bool = False, level: str = "info", stream: TextIO | None 
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
-            Redactor(),
+            Redactor(secrets),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(threshold),
