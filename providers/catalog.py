@@ -5,6 +5,7 @@ a user's own keys on top of it, and says whether it should be on for a given env
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 import tomllib
@@ -15,7 +16,9 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from providers.discovery import DISCOVERY_METHODS, DiscoveredModel, matches_globs
+import aiohttp
+
+from providers.discovery import DISCOVERY_METHODS, DiscoveredModel, answers, matches_globs
 from router.types import Api, Capability
 
 _CATALOG_FILE = "catalog.toml"
@@ -283,3 +286,31 @@ def enabled_presets(
 ) -> list[tuple[Preset, str]]:
     """The presets `serve` turns on with no config, each with why (which key variable is set)."""
     return [(s.preset, s.reason) for s in preset_statuses(env, answering, catalog) if s.enabled]
+
+
+# A local server answers its health path in milliseconds; one that takes longer is not up.
+LOCAL_PROBE_TIMEOUT_S = 2.0
+
+
+async def probe_local(
+    env: Mapping[str, str],
+    catalog: Mapping[str, Preset] | None = None,
+    timeout_s: float = LOCAL_PROBE_TIMEOUT_S,
+) -> frozenset[str]:
+    """The local presets (`serve --local`) whose server answers at its probe URL, all probed at
+    once. Presets that are off by default are not probed: --local must not turn them on."""
+    presets = load_catalog() if catalog is None else catalog
+    urls: dict[str, str] = {}
+    for preset in presets.values():
+        if not (preset.local and preset.enabled_by_default):
+            continue
+        try:
+            url = preset.probe_url_for(env)
+        except PresetError:
+            continue
+        if url is not None:
+            urls[preset.name] = url
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        up = await asyncio.gather(*(answers(session, url) for url in urls.values()))
+    return frozenset(name for name, answered in zip(urls, up, strict=True) if answered)

@@ -153,6 +153,9 @@ def parse(
         if (prov := p.provider(t, f"providers[{i}]", presets)) is not None
     )
     backends = [b for prov in providers for b in prov.backends()]
+    # Backends of discovering providers are only known at run time: a glob or alias aimed at
+    # one of those providers is fine even when it matches nothing yet.
+    p.discovering = tuple(prov.name for prov in providers if prov.discover != "none")
     routes = tuple(
         r for i, t in enumerate(p.table_list(raw, "routes"))
         if (r := p.route(t, f"routes[{i}]", [b.id for b in backends], strategies)) is not None
@@ -175,6 +178,7 @@ _Fields = dict[str, type]
 class _Parser:
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.discovering: tuple[str, ...] = ()
 
     def err(self, key: str, message: str) -> None:
         self.errors.append(f"{key}: {message}")
@@ -328,7 +332,8 @@ class _Parser:
             self.err(f"{where}.backends", "expected an array of glob strings")
             return None
         for g in globs:
-            if not any(fnmatch.fnmatchcase(b, g) for b in backend_ids) and backend_ids:
+            later = any(fnmatch.fnmatchcase(prov, g.split("/", 1)[0]) for prov in self.discovering)
+            if not later and backend_ids and not any(fnmatch.fnmatchcase(b, g) for b in backend_ids):
                 self.err(f"{where}.backends", f"glob {g!r} matches no backend")
         if name is None:
             return None
@@ -342,7 +347,9 @@ class _Parser:
         for glob, target in v.items():
             if not isinstance(target, str):
                 self.err(f"aliases.{glob!r}", "expected a string")
-            elif target not in targets:
+            elif target not in targets and not target.startswith(
+                tuple(f"{prov}/" for prov in self.discovering)
+            ):
                 self.err(f"aliases.{glob!r}", f"{target!r} is neither a route nor a backend id")
             else:
                 out.append((glob, target))

@@ -150,9 +150,6 @@ class Refresher:
     def catalog(self) -> Mapping[str, Preset]:
         return load_catalog() if self._catalog is None else self._catalog
 
-    def listing(self, provider: str) -> Listing | None:
-        return self._listings.get(provider)
-
     def _adopt(self, runtime: Runtime) -> None:
         """A runtime this refresher did not produce comes from a (re)loaded config: it becomes
         the base every later swap is derived from."""
@@ -218,9 +215,7 @@ class Refresher:
                 self._listings[p.name] = Listing(p.discover, p.base_url, models, now)
                 self._due[p.name] = now + every
             self._install()
-        async with self._round_done:
-            self.rounds += 1
-            self._round_done.notify_all()
+        await self._finish_round()
         return max(min(self._due.values(), default=now + self._base.routing.discovery_interval_s) - now, 0.0)
 
     def _is_due(self, provider: ProviderConfig, now: float) -> bool:
@@ -274,10 +269,20 @@ class Refresher:
         async with self._round_done:
             await self._round_done.wait_for(lambda: self.rounds >= count)
 
+    async def _finish_round(self) -> None:
+        async with self._round_done:
+            self.rounds += 1
+            self._round_done.notify_all()
+
     async def _loop(self) -> None:
         while True:
             self._wake.clear()
-            delay = await self.refresh_now()
+            try:
+                delay = await self.refresh_now()
+            except Exception as exc:  # a bug must not end discovery for the process's lifetime
+                logger().error("discovery round failed", error=f"{type(exc).__name__}: {exc}")
+                await self._finish_round()  # startup must not wait on a round that will not end
+                delay = RETRY_AFTER_FAILURE_S
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()

@@ -69,7 +69,10 @@ class Pool:
             return self.routes[model]
         for glob, target in self.config.aliases:
             if fnmatch.fnmatchcase(model, glob):
-                return self.routes.get(target) or self._direct(self.backends[target])
+                if target in self.routes:
+                    return self.routes[target]
+                # A discovered backend may be absent from this pool (not listed right now).
+                return self._direct(self.backends[target]) if target in self.backends else None
         if model in self.backends:
             return self._direct(self.backends[model])
         if model.endswith(":free"):

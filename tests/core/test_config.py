@@ -177,3 +177,15 @@ def test_serve_without_any_provider_says_what_would_fix_it() -> None:
                          capture_output=True, text=True, env={"PATH": ""}, timeout=60)
     assert run.returncode != 0
     assert "FREEROUTER_CONFIG" in run.stderr and "OPENROUTER_API_KEY" in run.stderr
+
+
+def test_routes_and_aliases_may_aim_at_backends_discovery_will_find() -> None:
+    raw = {"providers": [
+        {"name": "static", "api": "openai", "base_url": "http://h/v1", "models": [{"name": "m"}]},
+        {"name": "ollama", "api": "openai", "base_url": "http://h/v1", "discover": "ollama"}],
+        "routes": [{"name": "local", "backends": ["ollama/*"]}],
+        "aliases": {"llama": "ollama/llama3:8b"}}
+    config = parse(raw, {}, STRATEGIES, {})
+    assert config.aliases == (("llama", "ollama/llama3:8b"),)
+    with pytest.raises(ConfigError, match="matches no backend"):
+        parse({**raw, "routes": [{"name": "x", "backends": ["nothere/*"]}]}, {}, STRATEGIES, {})
