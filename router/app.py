@@ -64,7 +64,6 @@ def create_app(
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)
-    app.on_response_prepare.append(_close_when_draining)
     app.cleanup_ctx.append(_lifecycle)
     # Its own RNG: drawing from the strategies' one would change their picks.
     prober = Prober(health, metrics, lambda: app[RUNTIME].current, clock, random.Random())
@@ -82,13 +81,6 @@ def announce(runtime: Runtime) -> None:
     pool = runtime.pool
     logs.log_pool_summary(list(pool.backends.values()),
                           {name: [b.id for b in t.backends] for name, t in pool.routes.items()})
-
-
-async def _close_when_draining(request: web.Request, response: web.StreamResponse) -> None:
-    # While draining, do not keep connections alive: a proxy reusing one could otherwise send
-    # its next request just as the listener closes.
-    if request.app[READINESS].draining:
-        response.force_close()
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
