@@ -34,7 +34,8 @@ class Transport:
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
         self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=settings.connect_timeout_s, sock_read=settings.timeout_s
+            total=settings.total_timeout_s, sock_connect=settings.connect_timeout_s,
+            sock_read=settings.timeout_s,
         )
 
     def _client(self) -> aiohttp.ClientSession:
@@ -68,8 +69,8 @@ class Transport:
             if stream and "text/event-stream" in resp.headers.get("Content-Type", ""):
                 return UpstreamReply(resp.status, resp.headers, events=_events(resp, check),
                                      release=resp.release)
-            # Some upstreams answer a stream request with one JSON body; the proxy turns
-            # that into a stream rather than failing the request.
+            # A JSON answer to a stream request is read whole; the proxy counts it as a
+            # bad_response and fails over.
             raw = await _read_limited(resp, MAX_BODY_BYTES)
             resp.release()
             return UpstreamReply(resp.status, resp.headers, json=_json(raw))

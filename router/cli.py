@@ -151,7 +151,8 @@ async def _run_demo(host: str, port: int) -> None:
 
 def _demo_banner(host: str, port: int, config: Config) -> str:
     url = f"http://{host}:{port}"
-    backends = "\n".join(f"    {b.id:<22} {', '.join(sorted(c.value for c in b.capabilities))}"
+    width = max(len(b.id) for b in config.backends()) + 2
+    backends = "\n".join(f"    {b.id:<{width}}{', '.join(sorted(c.value for c in b.capabilities))}"
                          for b in config.backends())
     return (
         f"freerouter demo on {url}  (Ctrl-C to stop)\n  simulated backends:\n{backends}\n"

@@ -105,6 +105,10 @@ class _Health:
     state: State = State.HEALTHY
     reported_score: float = -1.0
     reported_up: bool = False
+    # The last view, good until `view_until` unless an outcome, begin() or end() drops it:
+    # candidates() reads every capable backend on every request and must stay cheap.
+    view: _View | None = None
+    view_until: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,15 +116,14 @@ class _View:
     state: State
     score: float
     counts: WindowCounts
-    cooldown_s: float
+    cooling_until: float  # 0.0 unless cooling
     reason: FailureReason | None
     told_to_wait: bool  # cooling because the upstream said so: the panic rule keeps it out
     busy_trial: bool  # half-open with its one trial under way
+    open: bool  # takes traffic now
 
-    @property
-    def open(self) -> bool:
-        return self.state in (State.HEALTHY, State.DEGRADED) or (
-            self.state is State.HALF_OPEN and not self.busy_trial)
+    def cooldown_s(self, now: float) -> float:
+        return max(self.cooling_until - now, 0.0)
 
 
 class HealthTracker:
@@ -148,28 +151,40 @@ class HealthTracker:
         return h
 
     def _view(self, h: _Health, now: float) -> _View:
+        if h.view is not None and now < h.view_until:
+            return h.view
         counts = h.window.counts(now)
         value = score(counts, h.latency.ewma, self.policy.score)
+        wait_until, wait_reason = h.wait_until, h.wait_reason
         p_until, p_reason = self._provider_wait.get(h.provider, (0.0, None))
-        wait_until, wait_reason = max((h.wait_until, h.wait_reason), (p_until, p_reason),
-                                      key=lambda w: w[0])
-        wait_left = wait_until - now
-        eject_left = h.eject_until - now
-        if wait_left > 0 or eject_left > 0:
-            told = wait_left > 0
-            return _View(State.COOLING, value, counts, max(wait_left, eject_left),
-                         wait_reason if told else h.eject_reason, told, False)
-        if h.trial_pending:
-            return _View(State.HALF_OPEN, value, counts, 0.0, None, False, h.trial_inflight)
-        state = State.HEALTHY if value >= self.policy.degraded_below else State.DEGRADED
-        return _View(state, value, counts, 0.0, None, False, False)
+        if p_until > wait_until:
+            wait_until, wait_reason = p_until, p_reason
+        # The score changes when the oldest outcome leaves the window; the state at a deadline.
+        oldest = h.window.oldest()
+        h.view_until = oldest + self.policy.score.window_s if oldest is not None else float("inf")
+        if wait_until > now or h.eject_until > now:
+            told = wait_until > now
+            until = max(wait_until, h.eject_until)
+            h.view_until = min(h.view_until, wait_until if told else h.eject_until)
+            view = _View(State.COOLING, value, counts, until,
+                         wait_reason if told else h.eject_reason, told, False, False)
+        elif h.trial_pending:
+            busy = h.trial_inflight
+            view = _View(State.HALF_OPEN, value, counts, 0.0, None, False, busy, not busy)
+        else:
+            state = State.HEALTHY if value >= self.policy.degraded_below else State.DEGRADED
+            view = _View(state, value, counts, 0.0, None, False, False, True)
+        h.view = view
+        self._sync(h, view)
+        return view
 
     def _sync(self, h: _Health, view: _View) -> None:
-        """Log a state change and keep the gauges current."""
+        """Log a state change and keep the gauges current (on every recomputed view)."""
         if view.state is not h.state:
+            cooldown = view.cooldown_s(self._clock.monotonic())
             log_transition(h.backend_id, h.state.value, view.state.value,
                            view.reason.value if view.reason else None,
-                           view.cooldown_s if view.state is State.COOLING else None)
+                           cooldown if view.state is State.COOLING else None)
             h.state = view.state
         up = view.state in (State.HEALTHY, State.DEGRADED)
         if self._metrics is not None and (
@@ -179,10 +194,7 @@ class HealthTracker:
             h.reported_score, h.reported_up = view.score, up
 
     def _observe(self, backend: Backend) -> _View:
-        h = self._get(backend.id, backend.provider)
-        view = self._view(h, self._clock.monotonic())
-        self._sync(h, view)
-        return view
+        return self._view(self._get(backend.id, backend.provider), self._clock.monotonic())
 
     # -- producers ------------------------------------------------------------------------------
 
@@ -192,12 +204,15 @@ class HealthTracker:
         h.inflight += 1
         if self._view(h, self._clock.monotonic()).state is State.HALF_OPEN:
             h.trial_inflight = True
+            h.view = None
 
     def end(self, backend: Backend) -> None:
         """The request begun with begin() is over, whatever became of it."""
         h = self._get(backend.id, backend.provider)
         h.inflight = max(h.inflight - 1, 0)
-        h.trial_inflight = False
+        if h.trial_inflight:
+            h.trial_inflight = False
+            h.view = None
 
     def record(self, outcome: Outcome, provider: str) -> None:
         h = self._get(outcome.backend_id, provider)
@@ -212,7 +227,8 @@ class HealthTracker:
             self._succeeded(h, outcome, now, is_trial)
         else:
             self._failed(h, outcome, now, is_trial, before)
-        self._sync(h, self._view(h, now))
+        h.view = None
+        self._view(h, now)
 
     def _succeeded(self, h: _Health, outcome: Outcome, now: float, is_trial: bool) -> None:
         h.window.add(now, Mark.OK)
@@ -266,6 +282,7 @@ class HealthTracker:
             for other in self._health.values():
                 if other.provider == h.provider:
                     other.trial_pending = True
+                    other.view = None
 
     def _should_eject(self, h: _Health, now: float) -> bool:
         p = self.policy
@@ -292,11 +309,18 @@ class HealthTracker:
         """The backends a strategy may pick from now, with their scores. `backends` is every
         capable backend of the target (the panic rule is judged on all of them); `exclude`
         names those this request already tried."""
-        views = [(b, self._observe(b)) for b in backends]
-        open_ = [(b, v) for b, v in views if v.open]
-        if len(open_) < self.policy.panic_share * len(views):
-            open_ = [(b, v) for b, v in views if v.open or not v.told_to_wait]
-        return [Candidate(b, v.score) for b, v in open_ if b.id not in exclude]
+        now = self._clock.monotonic()
+        views: list[tuple[Backend, _View]] = []
+        opened = 0
+        for b in backends:
+            h = self._health.get(b.id) or self._get(b.id, b.provider)
+            view = h.view if h.view is not None and now < h.view_until else self._view(h, now)
+            views.append((b, view))
+            opened += view.open
+        if opened < self.policy.panic_share * len(views):
+            return [Candidate(b, v.score) for b, v in views
+                    if (v.open or not v.told_to_wait) and b.id not in exclude]
+        return [Candidate(b, v.score) for b, v in views if v.open and b.id not in exclude]
 
     def probe_wanted(self, backends: Sequence[Backend]) -> bool:
         """False when every backend waits on its upstream's word: a probe could only be told
@@ -306,14 +330,14 @@ class HealthTracker:
     def wait_s(self, backend: Backend) -> float:
         """Seconds until `backend` could take a request: cooldown, budget or a running trial."""
         view = self._observe(backend)
-        own = self.policy.trial_wait_s if view.busy_trial else view.cooldown_s
+        own = self.policy.trial_wait_s if view.busy_trial else view.cooldown_s(self._clock.monotonic())
         return max(own, self.budgets.refill_in(backend))
 
     def soonest_recovery(self, backends: Sequence[Backend]) -> float:
         return min((self.wait_s(b) for b in backends), default=0.0)
 
     def cooldown_left(self, backend: Backend) -> float:
-        return self._observe(backend).cooldown_s
+        return self._observe(backend).cooldown_s(self._clock.monotonic())
 
     def state(self, backend: Backend) -> State:
         return self._observe(backend).state
@@ -329,7 +353,7 @@ class HealthTracker:
             "score": round(view.score, 3),
             "latency_ms_p50": h.latency.p50_ms(),
             "error_rate": round(view.counts.error_rate, 3),
-            "cooldown_s": round(view.cooldown_s, 1),
+            "cooldown_s": round(view.cooldown_s(self._clock.monotonic()), 1),
             "cooldown_reason": view.reason.value if view.reason else None,
             "budget": {"rpm_left": budget.rpm_left, "rpd_left": budget.rpd_left},
             "requests": h.requests, "failures": h.failures, "inflight": h.inflight,

@@ -53,24 +53,35 @@ class WindowCounts:
 
 
 class OutcomeWindow:
-    """The outcomes of the last `window_s` seconds, oldest first."""
+    """The outcomes of the last `window_s` seconds, oldest first, with running counts (read on
+    every request for every capable backend: it must not rescan the window)."""
 
-    __slots__ = ("_entries", "_span")
+    __slots__ = ("_cap", "_counts", "_entries", "_span")
 
     def __init__(self, policy: ScorePolicy) -> None:
         self._span = policy.window_s
-        self._entries: deque[tuple[float, Mark]] = deque(maxlen=policy.max_window_entries)
+        self._entries: deque[tuple[float, Mark]] = deque()
+        self._counts = dict.fromkeys(Mark, 0)
+        self._cap = policy.max_window_entries
 
     def add(self, now: float, mark: Mark) -> None:
+        if len(self._entries) >= self._cap:
+            self._drop()
         self._entries.append((now, mark))
+        self._counts[mark] += 1
+
+    def _drop(self) -> None:
+        _, mark = self._entries.popleft()
+        self._counts[mark] -= 1
 
     def counts(self, now: float) -> WindowCounts:
         entries = self._entries
         while entries and entries[0][0] <= now - self._span:
-            entries.popleft()
-        failures = sum(1 for _, m in entries if m is Mark.FAILURE)
-        limited = sum(1 for _, m in entries if m is Mark.LIMITED)
-        return WindowCounts(len(entries), failures, limited)
+            self._drop()
+        return WindowCounts(len(entries), self._counts[Mark.FAILURE], self._counts[Mark.LIMITED])
+
+    def oldest(self) -> float | None:
+        return self._entries[0][0] if self._entries else None
 
     def forgive(self) -> None:
         """A backend that passed its half-open trial starts over: the failures that ejected it
@@ -78,6 +89,8 @@ class OutcomeWindow:
         kept = [(t, m) for t, m in self._entries if m is Mark.OK]
         self._entries.clear()
         self._entries.extend(kept)
+        self._counts = dict.fromkeys(Mark, 0)
+        self._counts[Mark.OK] = len(kept)
 
 
 class Latency:

@@ -1,7 +1,8 @@
 """A fake Anthropic Messages upstream: the Anthropic-API twin of router.demo.upstream, used by
 `freerouter demo` and the tests. It answers POST /v1/messages (JSON and SSE, text and tool_use
 blocks, parallel tool use when the user says "parallel") and GET /v1/models, takes the same
-scripted Faults, and records every request with what a strict Anthropic API would reject in it.
+scripted Faults, and records every request with what a strict Anthropic API would reject in it
+(router.demo.anthropic_validation).
 
 Run alone: `python -m router.demo.anthropic_upstream --port 9100`
 (base_url http://127.0.0.1:9100/v1).
@@ -14,36 +15,27 @@ import asyncio
 import random
 import re
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from itertools import count
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from router.demo.anthropic_validation import validate_anthropic_request
 from router.demo.upstream import Behaviour, Fault, Received
 from router.types import JSON
-
-TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
-TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
-IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-# Every top-level field the Messages API knows; anything else is "Extra inputs are not permitted".
-KNOWN_FIELDS = frozenset({
-    "model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream",
-    "temperature", "top_p", "top_k", "tools", "tool_choice", "thinking", "output_config",
-    "service_tier", "container", "context_management", "mcp_servers", "inference_geo",
-    "cache_control",
-})
-TOOL_CHOICES = frozenset({"auto", "any", "tool", "none"})
-MIN_THINKING_BUDGET = 1024
 
 
 class FakeAnthropicUpstream:
     def __init__(
         self, behaviours: Mapping[str, Behaviour] | None = None, *, seed: int = 0,
         api_key: str | None = None, default: Behaviour | None = None,
+        tool_inputs: Mapping[str, JSON] | None = None,
     ) -> None:
         self.behaviours = dict(behaviours or {})
+        # scripted `input` per tool name, so a real agent can run the call; else made up
+        self.tool_inputs = dict(tool_inputs or {})
         self.default = default or Behaviour()
         self.rng = random.Random(seed)
         self.api_key = api_key
@@ -93,7 +85,8 @@ class FakeAnthropicUpstream:
             body = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
             return error_response(400, "invalid_request_error", "body is not JSON")
-        problems = validate_anthropic_request(body)
+        betas = frozenset(b.strip() for b in request.headers.get("anthropic-beta", "").split(","))
+        problems = validate_anthropic_request(body, betas)
         if "anthropic-version" not in request.headers:
             problems.append("the anthropic-version header is required")
         self.received.append(Received(request.path, dict(request.headers), body, problems))
@@ -110,7 +103,7 @@ class FakeAnthropicUpstream:
             fault = Fault(status=529, body=orjson.dumps(_error_body("overloaded_error", "Overloaded")))
         if fault is not None and (early := await self._early_fault(fault)) is not None:
             return early
-        message = _message(f"msg_fake{next(self._ids):06d}", body)
+        message = _message(f"msg_fake{next(self._ids):06d}", body, self.tool_inputs)
         if fault is not None and fault.kind == "empty":
             message["content"] = []
         if body.get("stream"):
@@ -142,8 +135,8 @@ class FakeAnthropicUpstream:
         await resp.prepare(request)
         events = stream_events(message, behaviour.chunks)
         if fault is not None and fault.kind == "empty":
-            # headers, then nothing: no block and no stop reason
-            events = [e for e in events if e["type"] in ("message_start", "message_stop")]
+            # what a real empty answer looks like: a message with no content block at all
+            events = [e for e in events if not e["type"].startswith("content_block")]
         try:
             for i, event in enumerate(events):
                 if fault is not None and i == len(events) // 2:
@@ -211,7 +204,18 @@ def _input(tool: JSON) -> JSON:
             for name, p in list(props.items())[:3]}
 
 
-def _tool_uses(body: JSON, said: str, serial: str) -> list[JSON]:
+def _mentioned_last(tools: list[JSON], said: str) -> list[JSON]:
+    """The tool the user named last ("use the Read tool ..."), first; agents' prompts carry
+    long preambles that may name other tools before the actual request."""
+    def last_mention(tool: JSON) -> int:
+        found = [m.start() for m in re.finditer(rf"\b{re.escape(tool['name'])}\b", said)]
+        return found[-1] if found else -1
+
+    named = sorted((t for t in tools if last_mention(t) >= 0), key=last_mention, reverse=True)
+    return named + [t for t in tools if t not in named]
+
+
+def _tool_uses(body: JSON, said: str, serial: str, inputs: Mapping[str, JSON]) -> list[JSON]:
     tools = [t for t in body.get("tools") or [] if "input_schema" in t]
     choice = body.get("tool_choice") or {"type": "auto"}
     if not tools or choice.get("type") == "none":
@@ -219,11 +223,12 @@ def _tool_uses(body: JSON, said: str, serial: str) -> list[JSON]:
     if choice.get("type") == "tool":
         tools = [t for t in tools if t["name"] == choice.get("name")]
     many = "parallel" in said and not choice.get("disable_parallel_tool_use")
-    return [{"type": "tool_use", "id": f"toolu_{serial}_{i}", "name": t["name"], "input": _input(t)}
-            for i, t in enumerate(tools[: 2 if many else 1])]
+    chosen = tools[:2] if many else _mentioned_last(tools, said)[:1]
+    return [{"type": "tool_use", "id": f"toolu_{serial}_{i}", "name": t["name"],
+             "input": inputs.get(t["name"]) or _input(t)} for i, t in enumerate(chosen)]
 
 
-def _message(message_id: str, body: JSON) -> JSON:
+def _message(message_id: str, body: JSON, inputs: Mapping[str, JSON]) -> JSON:
     messages = body["messages"]
     last = messages[-1]
     said = _text(last.get("content"))
@@ -231,10 +236,14 @@ def _message(message_id: str, body: JSON) -> JSON:
     if _answers_tools(last):
         content.append({"type": "text", "text": f"The tool said: {said[:200]}"})
     else:
-        content.extend(_tool_uses(body, said, message_id[-6:]))
+        content.extend(_tool_uses(body, said, message_id[-6:], inputs))
         if not content:
             content.append({"type": "text",
                             "text": f"Hello from {body['model']}! You said: {said[:200]}"})
+    thinking = body.get("thinking") or {}
+    if thinking.get("type") in ("enabled", "adaptive"):
+        content.insert(0, {"type": "thinking", "thinking": "Let me think about it.",
+                           "signature": f"sig_{message_id}"})
     prompt = sum(len(_text(m.get("content"))) for m in messages) // 4 + 1
     words = sum(len(_block_text(b).split()) for b in content) + 1
     stop = "tool_use" if any(b["type"] == "tool_use" for b in content) else "end_turn"
@@ -262,6 +271,11 @@ def _block_events(index: int, block: JSON, pieces: int) -> list[JSON]:
         half = len(args) // 2
         deltas = [{"type": "input_json_delta", "partial_json": part}
                   for part in ("", args[:half], args[half:])]
+    elif block["type"] == "thinking":
+        start = {"type": "thinking", "thinking": "", "signature": ""}
+        deltas = [{"type": "thinking_delta", "thinking": t}
+                  for t in _split(block["thinking"], pieces)]
+        deltas.append({"type": "signature_delta", "signature": block["signature"]})
     else:
         start = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": t} for t in _split(block["text"], pieces)]
@@ -287,222 +301,6 @@ def stream_events(message: JSON, pieces: int = 0) -> list[JSON]:
     })
     events.append({"type": "message_stop"})
     return events
-
-
-# -- the validator ------------------------------------------------------------------------------
-
-
-def _check_text(block: JSON, where: str) -> list[str]:
-    text = block.get("text")
-    if not isinstance(text, str) or not text:
-        return [f"{where}: text content blocks must be non-empty"]
-    return []
-
-
-def _check_image(block: JSON, where: str) -> list[str]:
-    source = block.get("source")
-    if not isinstance(source, dict):
-        return [f"{where}.source is required"]
-    if source.get("type") == "base64":
-        if source.get("media_type") not in IMAGE_TYPES or not source.get("data"):
-            return [f"{where}.source needs a supported media_type and data"]
-        return []
-    if source.get("type") == "url":
-        return [] if isinstance(source.get("url"), str) else [f"{where}.source.url is required"]
-    return [f"{where}.source.type must be base64 or url"]
-
-
-def _check_tool_use(block: JSON, where: str) -> list[str]:
-    problems = []
-    if not isinstance(block.get("id"), str) or not TOOL_ID.match(block["id"]):
-        problems.append(f"{where}.id must match {TOOL_ID.pattern}")
-    if not isinstance(block.get("name"), str) or not TOOL_NAME.match(block["name"]):
-        problems.append(f"{where}.name is not a valid tool name")
-    if not isinstance(block.get("input"), dict):
-        problems.append(f"{where}.input must be an object")
-    return problems
-
-
-def _check_tool_result(block: JSON, where: str) -> list[str]:
-    problems = []
-    if not isinstance(block.get("tool_use_id"), str):
-        problems.append(f"{where}.tool_use_id is required")
-    content = block.get("content")
-    if isinstance(content, list):
-        for j, inner in enumerate(content):
-            if not isinstance(inner, dict) or inner.get("type") not in ("text", "image"):
-                problems.append(f"{where}.content[{j}] must be a text or image block")
-            elif inner["type"] == "text":
-                problems.extend(_check_text(inner, f"{where}.content[{j}]"))
-    elif content is not None and not isinstance(content, str):
-        problems.append(f"{where}.content must be a string or an array")
-    return problems
-
-
-def _check_thinking(block: JSON, where: str) -> list[str]:
-    if not isinstance(block.get("signature"), str):
-        return [f"{where}.signature: Field required"]
-    return []
-
-
-def _check_document(block: JSON, where: str) -> list[str]:
-    return [] if isinstance(block.get("source"), dict) else [f"{where}.source is required"]
-
-
-_BLOCKS: Mapping[str, Callable[[JSON, str], list[str]]] = {
-    "text": _check_text,
-    "image": _check_image,
-    "document": _check_document,
-    "tool_use": _check_tool_use,
-    "tool_result": _check_tool_result,
-    "thinking": _check_thinking,
-    "redacted_thinking": lambda b, w: [] if b.get("data") else [f"{w}.data is required"],
-}
-
-
-def _blocks(content: Any, where: str) -> tuple[list[JSON], list[str]]:
-    if isinstance(content, str):
-        return ([{"type": "text", "text": content}], [] if content else
-                [f"{where}: content must be non-empty"])
-    if not isinstance(content, list) or not content:
-        return [], [f"{where}: content must be a non-empty string or array"]
-    problems: list[str] = []
-    blocks: list[JSON] = []
-    for j, block in enumerate(content):
-        check = _BLOCKS.get(block.get("type", "")) if isinstance(block, dict) else None
-        if check is None:
-            problems.append(f"{where}[{j}]: unknown content block")
-            continue
-        problems.extend(check(block, f"{where}[{j}]"))
-        blocks.append(block)
-    return blocks, problems
-
-
-def _check_pairing(turns: list[tuple[str, list[JSON]]]) -> list[str]:
-    """Every tool_use is answered first thing in the very next user turn, and every
-    tool_result answers a tool_use of the turn just before."""
-    problems = []
-    for i, (role, blocks) in enumerate(turns):
-        if role != "user":
-            continue
-        results = [b.get("tool_use_id") for b in blocks if b.get("type") == "tool_result"]
-        leading = 0
-        while leading < len(blocks) and blocks[leading].get("type") == "tool_result":
-            leading += 1
-        if leading != len(results):
-            problems.append(f"messages[{i}]: tool_result blocks must come first")
-        before = turns[i - 1] if i else ("user", [])
-        asked = {b.get("id") for b in before[1] if b.get("type") == "tool_use"} \
-            if before[0] == "assistant" else set()
-        if set(results) - asked:
-            problems.append(f"messages[{i}]: tool_result for an unknown tool_use id")
-    for i, (role, blocks) in enumerate(turns):
-        asked = {b.get("id") for b in blocks if b.get("type") == "tool_use"}
-        if role != "assistant" or not asked:
-            continue
-        after = turns[i + 1] if i + 1 < len(turns) else ("assistant", [])
-        answered = {b.get("tool_use_id") for b in after[1] if b.get("type") == "tool_result"}
-        if after[0] != "user" or asked - answered:
-            problems.append(f"messages[{i}]: tool_use ids were found without tool_result "
-                            "blocks immediately after")
-    return problems
-
-
-def _check_messages(messages: Any) -> list[str]:
-    if not isinstance(messages, list) or not messages:
-        return ["messages: must be a non-empty array"]
-    problems: list[str] = []
-    turns: list[tuple[str, list[JSON]]] = []
-    for i, m in enumerate(messages):
-        role = m.get("role") if isinstance(m, dict) else None
-        if role not in ("user", "assistant"):
-            problems.append(f"messages[{i}].role: must be 'user' or 'assistant', got {role!r}")
-            continue
-        blocks, found = _blocks(m.get("content"), f"messages[{i}].content")
-        problems.extend(found)
-        if turns and turns[-1][0] == role:  # the API merges consecutive same-role turns
-            turns[-1][1].extend(blocks)
-        else:
-            turns.append((role, blocks))
-    if turns and turns[0][0] != "user":
-        problems.append("messages: the first message must use the user role")
-    return problems + _check_pairing(turns)
-
-
-def _check_tools(body: JSON) -> list[str]:
-    problems = []
-    tools = body.get("tools")
-    if tools is not None and not isinstance(tools, list):
-        return ["tools: must be an array"]
-    for i, tool in enumerate(tools or []):
-        if not isinstance(tool, dict) or not TOOL_NAME.match(str(tool.get("name", ""))):
-            problems.append(f"tools[{i}]: invalid tool name")
-        elif "type" in tool and tool["type"] != "custom":
-            continue  # a server tool, with its own versioned type
-        elif not isinstance(tool.get("input_schema"), dict) or \
-                tool["input_schema"].get("type") != "object":
-            problems.append(f"tools[{i}].input_schema: must be a JSON schema of type object")
-    choice = body.get("tool_choice")
-    if choice is not None:
-        if not isinstance(choice, dict) or choice.get("type") not in TOOL_CHOICES:
-            problems.append("tool_choice: must be an object with type auto, any, tool or none")
-        elif choice["type"] == "tool" and not isinstance(choice.get("name"), str):
-            problems.append("tool_choice.name: Field required")
-    return problems
-
-
-def _check_numbers(body: JSON) -> list[str]:
-    problems = []
-    max_tokens = body.get("max_tokens")
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        problems.append("max_tokens: Field required (a positive integer)")
-    for key in ("temperature", "top_p"):
-        value = body.get(key)
-        if value is not None and (not isinstance(value, int | float) or not 0 <= value <= 1):
-            problems.append(f"{key}: must be within [0, 1]")
-    top_k = body.get("top_k")
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 0):
-        problems.append("top_k: must be a non-negative integer")
-    thinking = body.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
-        budget = thinking.get("budget_tokens")
-        if not isinstance(budget, int) or budget < MIN_THINKING_BUDGET or (
-                isinstance(max_tokens, int) and budget >= max_tokens):
-            problems.append("thinking.budget_tokens: must be >= 1024 and less than max_tokens")
-    return problems
-
-
-def _check_system(system: Any) -> list[str]:
-    if system is None or isinstance(system, str):
-        return []
-    if not isinstance(system, list):
-        return ["system: must be a string or an array of text blocks"]
-    return [p for i, b in enumerate(system) for p in (
-        _check_text(b, f"system[{i}]") if isinstance(b, dict) and b.get("type") == "text"
-        else [f"system[{i}]: must be a text block"])]
-
-
-def _check_misc(body: JSON) -> list[str]:
-    problems = [f"{key}: Extra inputs are not permitted" for key in body if key not in KNOWN_FIELDS]
-    stops = body.get("stop_sequences")
-    if stops is not None and (not isinstance(stops, list) or
-                              not all(isinstance(s, str) and s.strip() for s in stops)):
-        problems.append("stop_sequences: must be an array of non-blank strings")
-    metadata = body.get("metadata")
-    if metadata is not None and (not isinstance(metadata, dict) or set(metadata) - {"user_id"}):
-        problems.append("metadata: only user_id is permitted")
-    if "stream" in body and not isinstance(body["stream"], bool):
-        problems.append("stream: must be a boolean")
-    return problems
-
-
-def validate_anthropic_request(body: Any) -> list[str]:
-    """What the real Messages API would reject in this body (one message per problem)."""
-    if not isinstance(body, dict):
-        return ["body must be an object"]
-    problems = [] if isinstance(body.get("model"), str) else ["model: Field required"]
-    return (problems + _check_messages(body.get("messages")) + _check_numbers(body)
-            + _check_tools(body) + _check_system(body.get("system")) + _check_misc(body))
 
 
 def main() -> None:

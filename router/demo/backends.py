@@ -28,7 +28,7 @@ DEMO: Mapping[str, Mapping[str, tuple[Behaviour, list[str], int]]] = {
 }
 # Providers that speak the Anthropic Messages API: requests to them are translated both ways.
 DEMO_ANTHROPIC: Mapping[str, Mapping[str, tuple[Behaviour, list[str], int]]] = {
-    "claude-sim": {
+    "anthropic-sim": {  # not "claude-...": the demo's claude-* alias would shadow its ids
         "sonnet-sim": (Behaviour(latency_s=0.15, chunk_delay_s=0.02),
                        ["tools", "vision", "json_schema"], 200000),
     },

@@ -22,7 +22,7 @@ Pair = tuple[Api, Api]  # (client api, upstream api)
 
 _REQUESTS: dict[Pair, Callable[[JSON], TranslatedRequest]] = {
     (Api.OPENAI, Api.OPENAI): passthrough.request,
-    (Api.ANTHROPIC, Api.ANTHROPIC): passthrough.request,
+    (Api.ANTHROPIC, Api.ANTHROPIC): passthrough.anthropic_request,
     (Api.OPENAI, Api.ANTHROPIC): request_to_anthropic.translate,
     (Api.ANTHROPIC, Api.OPENAI): request_to_openai.translate,
 }
@@ -72,13 +72,11 @@ def is_content_event(upstream: Api, event: JSON) -> bool:
 
 
 def _openai_content(event: JSON) -> bool:
-    if "error" in event:
-        return True
+    # A finish_reason alone is not content: a stream that finishes with nothing in it is an
+    # empty answer, to fail over from like an empty JSON answer.
     for choice in event.get("choices") or ():
         if not isinstance(choice, dict):
             continue
-        if choice.get("finish_reason"):
-            return True
         delta = choice.get("delta") or {}
         if isinstance(delta, dict) and (
             delta.get("content")
@@ -96,7 +94,13 @@ def _anthropic_content(event: JSON) -> bool:
     if kind == "content_block_start":
         block = event.get("content_block")
         return isinstance(block, dict) and block.get("type") == "tool_use"
-    return kind in ("content_block_delta", "message_delta", "error")
+    if kind == "content_block_delta":
+        delta = event.get("delta")
+        return isinstance(delta, dict) and bool(
+            delta.get("text") or delta.get("partial_json") or delta.get("thinking")
+            or delta.get("signature")
+        )
+    return False
 
 
 _CONTENT: dict[Api, Callable[[JSON], bool]] = {

@@ -11,6 +11,32 @@ def request(body: JSON) -> TranslatedRequest:
     return TranslatedRequest(body=body)
 
 
+def anthropic_request(body: JSON) -> TranslatedRequest:
+    """Anthropic to Anthropic, except for thinking blocks with an empty signature: another
+    (OpenAI) backend produced those earlier in the conversation, and Anthropic refuses them."""
+    messages = body.get("messages")
+    if isinstance(messages, list) and any(_unsigned_thinking(m) for m in messages):
+        body["messages"] = [_without_unsigned_thinking(m) for m in messages]
+    return TranslatedRequest(body=body)
+
+
+def _is_unsigned(block: object) -> bool:
+    return (isinstance(block, dict) and block.get("type") == "thinking"
+            and not block.get("signature"))
+
+
+def _unsigned_thinking(message: object) -> bool:
+    content = message.get("content") if isinstance(message, dict) else None
+    return isinstance(content, list) and any(_is_unsigned(b) for b in content)
+
+
+def _without_unsigned_thinking(message: object) -> object:
+    if not _unsigned_thinking(message):
+        return message
+    assert isinstance(message, dict)
+    return {**message, "content": [b for b in message["content"] if not _is_unsigned(b)]}
+
+
 def response(body: JSON, ctx: ResponseContext) -> JSON:
     if "model" in body:
         body["model"] = ctx.served_model

@@ -18,6 +18,8 @@ from router.translate.ids import short_tool_name
 from router.translate.media import document_part, image_part
 from router.types import JSON
 
+OPENAI_MAX_STOPS = 4
+
 _ERROR_PREFIX = "Error: "  # OpenAI tool messages have no is_error flag
 
 
@@ -179,7 +181,7 @@ def _sampling(body: JSON, out: JSON) -> None:
             out[key] = body[key]
     stops = body.get("stop_sequences")
     if isinstance(stops, list) and stops:
-        out["stop"] = stops
+        out["stop"] = stops[:OPENAI_MAX_STOPS]  # OpenAI refuses more than four
 
 
 def _response_format(body: JSON, out: JSON) -> None:

@@ -1,0 +1,172 @@
+"""The real Claude Code CLI through the router, to an OpenAI-API fake and to an Anthropic-API
+fake: one `-p` run each that reads a file with its Read tool. Each fake breaks the first stream
+after its first content, so the run also proves Claude Code's non-streaming retry works.
+
+Claude Code is installed with npm into a cache directory outside the repository (once; later
+runs reuse it). The test is skipped, with npm's own words, only when npm cannot install it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from router.app import create_app
+from router.config import parse
+from router.demo.anthropic_upstream import FakeAnthropicUpstream
+from router.demo.upstream import Behaviour, Fault, Received
+from router.plugins import load_plugins
+from tests.api.conftest import ANTHROPIC_KEY, CLIENT_KEY, ENV, port_of, raw_config, rejected, serve
+from tests.api.scripted_openai import ScriptedOpenAI, ToolPlan
+
+pytestmark = pytest.mark.slow
+
+CACHE = Path(os.environ.get("FREEROUTER_TEST_CACHE", Path.home() / ".cache" / "freerouter-tests"))
+INSTALL_DIR = CACHE / "claude-code"
+PACKAGE = "@anthropic-ai/claude-code"
+NPM_TIMEOUT_S = 600
+RUN_TIMEOUT_S = 240
+SECRET = "the-owl-flies-at-midnight-4711"
+
+
+def _installed() -> Path | None:
+    binary = INSTALL_DIR / "node_modules" / ".bin" / "claude"
+    return binary if binary.exists() else None
+
+
+def _npm_install() -> str | None:
+    """Install Claude Code into the cache; the failure text, or None on success."""
+    npm = shutil.which("npm")
+    if npm is None:
+        return "npm is not on PATH"
+    INSTALL_DIR.mkdir(parents=True, exist_ok=True)
+    if not (INSTALL_DIR / "package.json").exists():
+        (INSTALL_DIR / "package.json").write_text('{"name": "freerouter-test-clients", "private": true}')
+    try:
+        done = subprocess.run([npm, "install", "--no-audit", "--no-fund", PACKAGE], cwd=INSTALL_DIR,
+                              capture_output=True, text=True, timeout=NPM_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"npm install {PACKAGE}: {exc}"
+    if done.returncode != 0:
+        return f"npm install {PACKAGE} exited {done.returncode}: {done.stderr.strip()[-800:]}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def claude_binary() -> Path:
+    binary = _installed()
+    if binary is None:
+        error = _npm_install()
+        binary = _installed()
+        if binary is None:
+            pytest.skip(f"Claude Code could not be installed with npm: {error}")
+    return binary
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    url: str  # the router
+    received: list[Received]  # what the backend got
+    broken_streams: Callable[[], int]
+
+
+async def _router(fake_app: web.Application, route: str) -> tuple[list[web.AppRunner], str]:
+    """A router whose `claude-*` alias reaches only `route`, served by the one fake."""
+    runners = [await serve(fake_app)]
+    plugins = load_plugins()
+    port = port_of(runners[0])
+    raw = raw_config(port, port)
+    raw["aliases"] = {"claude-*": route}
+    config = parse(raw, ENV, list(plugins.strategies), {}, source="<claude>")
+    runners.append(await serve(create_app(config, plugins)))
+    return runners, f"http://127.0.0.1:{port_of(runners[-1])}"
+
+
+@pytest.fixture(params=["openai", "anthropic"])
+async def setup(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Setup]:
+    note = {"file_path": str(tmp_path / "note.txt")}
+    if request.param == "openai":
+        scripted = ScriptedOpenAI(ToolPlan("Read", note), break_first_stream=True)
+        runners, url = await _router(scripted.app(), "to-openai")
+        found = Setup(url, scripted.received, lambda: scripted.broken)
+    else:
+        fake = FakeAnthropicUpstream({"claude-sim": Behaviour(), "haiku-sim": Behaviour()},
+                                     api_key=ANTHROPIC_KEY, tool_inputs={"Read": note})
+        fake.inject(Fault(kind="midstream_error"))
+        runners, url = await _router(fake.app(), "to-anthropic")
+        found = Setup(url, fake.received, lambda: 1 - len(fake.faults))
+    try:
+        yield found
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+
+
+async def _run_claude(binary: Path, url: str, cwd: Path, prompt: str) -> tuple[int, str, str]:
+    home = cwd / "home"
+    home.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
+        "ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": CLIENT_KEY,
+        "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_ERROR_REPORTING": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        str(binary), "-p", prompt, "--output-format", "json", "--allowedTools", "Read",
+        cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT_S)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_claude_code_reads_a_file_through_the_router(
+        claude_binary: Path, setup: Setup, tmp_path: Path):
+    (tmp_path / "note.txt").write_text(f"{SECRET}\n")
+    rc, out, err = await _run_claude(
+        claude_binary, setup.url, tmp_path,
+        f"Use the Read tool to read {tmp_path / 'note.txt'} and tell me what it says.")
+    assert rc == 0, f"claude exited {rc}: {out[-2000:]} {err[-2000:]}"
+    result = json.loads(out)
+    assert result["is_error"] is False, result
+    assert SECRET in result["result"]
+    requests = [r for r in setup.received if r.path.endswith(("/chat/completions", "/messages"))]
+    assert rejected(requests) == []
+    assert all(r.body["model"] in ("gpt-sim", "claude-sim") for r in requests)  # tools needed
+    # the broken first stream, then Claude Code's retry of it without streaming, then the tool turn
+    assert setup.broken_streams() == 1
+    assert requests[0].body.get("stream") is True
+    assert not requests[1].body.get("stream")
+    assert requests[1].body["messages"] == requests[0].body["messages"]
+    assert SECRET in json.dumps(requests[-1].body["messages"][-1])  # the tool result went back
+    assert len(requests[0].body["tools"]) > 10  # Claude Code's whole tool list, translated
+
+
+async def test_claude_code_system_prompts_fold_for_an_openai_backend(
+        claude_binary: Path, tmp_path: Path):
+    scripted = ScriptedOpenAI(ToolPlan("Read", {"file_path": str(tmp_path / "absent.txt")}))
+    runners, url = await _router(scripted.app(), "to-openai")
+    try:
+        rc, out, _err = await _run_claude(claude_binary, url, tmp_path, "say hello")
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+    assert rc == 0 and json.loads(out)["is_error"] is False
+    first = scripted.received[0].body
+    roles = [m["role"] for m in first["messages"]]
+    assert roles[0] == "system" and roles.count("system") == 1
+    for dropped in ("thinking", "context_management", "output_config", "metadata"):
+        assert dropped not in first
