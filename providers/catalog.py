@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from providers.discovery import DISCOVERY_METHODS, DiscoveredModel, answers, matches_globs
+from providers.discovery import DISCOVERY_METHODS, answers
+from providers.model_lists import DiscoveredModel, matches_globs
 from router.types import Api, Capability
 
 _CATALOG_FILE = "catalog.toml"

@@ -20,7 +20,8 @@ from providers.catalog import (
     preset_status,
     preset_statuses,
 )
-from providers.discovery import DISCOVERY_METHODS, DiscoveredModel
+from providers.discovery import DISCOVERY_METHODS
+from providers.model_lists import DiscoveredModel
 from router.types import Api, Capability
 
 HOSTED = [

@@ -13,11 +13,9 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
-from providers.discovery import (
-    DISCOVERY_METHODS,
+from providers.discovery import DISCOVERY_METHODS, answers, discover
+from providers.model_lists import (
     DiscoveredModel,
-    answers,
-    discover,
     filter_globs,
     matches_globs,
     parse_cloudflare_models,

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from providers.catalog import load_catalog
-from providers.discovery import DiscoveredModel, matches_globs
+from providers.model_lists import DiscoveredModel, matches_globs
 from router.app import create_app
 from router.appkeys import RELOADER, RUNTIME
 from router.config import Config, ConfigError, ModelConfig, ProviderConfig, parse

@@ -14,17 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from providers.ratelimits import Quota, next_midnight, parse_duration, quota_from_headers, reset_epoch
 from providers.upstream_errors import (
     GONE_COOLDOWN_S,
     LONG_COOLDOWN_S,
     MAX_HINT_S,
-    Quota,
     classify,
     classify_stream_error,
-    next_midnight,
-    parse_duration,
-    quota_from_headers,
-    reset_epoch,
 )
 from router.errors import (
     BadResponse,
