@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -36,6 +36,7 @@ def create_app(
     clock: Clock | None = None,
     rng: random.Random | None = None,
     reload_config: Callable[[], Config] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> web.Application:
     clock = clock or SystemClock()
     rng = rng or random.Random()
@@ -51,7 +52,7 @@ def create_app(
     app[HEALTH] = health
     app[PLUGINS] = plugins
     app[READINESS] = Readiness()
-    app[PROXY] = Proxy(health, metrics, clock)
+    app[PROXY] = Proxy(health, metrics, clock, sleep)
     app[RUNTIME] = RuntimeRef(build_runtime(config, plugins, rng))
     if reload_config is not None:
         app[RELOADER] = lambda: build_runtime(reload_config(), plugins, rng)

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
-from providers.upstream_errors import Quota, quota_from_headers
+from providers.ratelimits import Quota, quota_from_headers
 from router.clock import Clock
 from router.config import Config
 from router.types import Backend
@@ -22,11 +23,13 @@ MINUTE_S = 60.0
 DAY_S = 86400.0
 # The provider counts a request when it arrives, we when we send it; network jitter between the
 # two can put two requests inside its minute that were a minute apart here.
-WINDOW_MARGIN_S = 1.0
+WINDOW_MARGIN_S = 0.5
 # A remaining-count header with no reset time is trusted this long.
 REPORT_TTL_S = 60.0
 # Probes leave the last requests of a provider's minute to real traffic.
 PROBE_RESERVE = 2
+SEND_SLACK_S = 0.05  # between counting a request against its budget and sending it
+RECENT_SENDS = 256  # per backend, for counting sends a quota report may not include yet
 QUOTA_HEADER_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "retry-after")
 
 
@@ -52,6 +55,22 @@ def quota_headers(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """The rate-limit headers of an answer, kept for the tracker (the rest is not its business)."""
     return tuple((k.lower(), v) for k, v in headers.items()
                  if k.lower().startswith(QUOTA_HEADER_PREFIXES))
+
+
+# unit -> the headers that state the limit a remaining-count counts down from
+_LIMIT_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "rpm": ("x-ratelimit-limit-requests", "x-ratelimit-limit-req-minute",
+            "anthropic-ratelimit-requests-limit", "x-ratelimit-limit"),
+    "rpd": ("x-ratelimit-limit-requests-day",),
+})
+
+
+def _limit(headers: Mapping[str, str], unit: str) -> int | None:
+    for name in _LIMIT_HEADERS[unit]:
+        value = headers.get(name, "").strip()
+        if value.isdigit():
+            return int(value)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +113,38 @@ class _Window:
 
 @dataclass(slots=True)
 class _Reported:
-    """What the provider said is left, and how many we sent since it said so."""
+    """What the provider said is left, and how many we sent since it said so.
+
+    Once its reset time passes the count is back to the limit, not unlimited: for REPORT_TTL_S
+    more it allows the reported limit (one request when the provider sent no limit and we had
+    run the count down), so a backlog released at the reset is not all sent at once. The first
+    answer after the reset brings a fresh report."""
 
     remaining: int
     until: float  # monotonic instant the count resets
+    limit: int | None = None
     sent_since: int = 0
+    sent_after_reset: int = 0
 
     def left(self, now: float) -> int | None:
-        return max(self.remaining - self.sent_since, 0) if now < self.until else None
+        if now < self.until:
+            return max(self.remaining - self.sent_since, 0)
+        if now >= self.until + REPORT_TTL_S:
+            return None
+        if self.limit is not None:
+            return max(self.limit - self.sent_after_reset, 0)
+        if self.sent_since >= self.remaining:
+            return max(1 - self.sent_after_reset, 0)
+        return None
+
+    def refill_at(self, now: float) -> float:
+        return self.until if now < self.until else self.until + REPORT_TTL_S
+
+    def count(self, now: float) -> None:
+        if now < self.until:
+            self.sent_since += 1
+        else:
+            self.sent_after_reset += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +160,8 @@ class Budgets:
         self._provider_limits = provider_limits
         self._windows: dict[tuple[str, str, str], _Window] = {}
         self._reported: dict[tuple[str, str], _Reported] = {}  # (backend id, "rpm" | "rpd")
+        # Recent sends per backend: those still in flight when a report was written are not in it.
+        self._recent: dict[str, deque[float]] = {}
 
     def _buckets(self, backend: Backend) -> list[_Bucket]:
         prov = self._provider_limits(backend.provider)
@@ -150,7 +195,7 @@ class Budgets:
         for unit in ("rpm", "rpd"):
             report = self._reported.get((backend.id, unit))
             if report is not None and report.left(now) == 0:
-                waits.append(report.until - now)
+                waits.append(report.refill_at(now) - now)
         return max(waits, default=0.0)
 
     def has_room(self, backend: Backend) -> bool:
@@ -165,10 +210,12 @@ class Budgets:
         now = self._clock.monotonic()
         for bucket in self._buckets(backend):
             self._window(bucket).add(now, bucket.limit)
+        recent = self._recent.setdefault(backend.id, deque(maxlen=RECENT_SENDS))
+        recent.append(now)
         for unit in ("rpm", "rpd"):
             report = self._reported.get((backend.id, unit))
             if report is not None:
-                report.sent_since += 1
+                report.count(now)
         return True
 
     def try_acquire_probe(self, provider: str) -> bool:
@@ -186,21 +233,31 @@ class Budgets:
         window.add(now, limit)
         return True
 
-    def observe(self, backend_id: str, headers: Mapping[str, str]) -> None:
-        """Quota headers of a successful answer: what the provider says is left until when."""
-        quota = quota_from_headers(headers, self._clock.wall())
+    def observe(self, backend_id: str, headers: Mapping[str, str], latency_s: float | None = None,
+                ) -> None:
+        """Quota headers of a successful answer: what the provider says is left until when.
+        `latency_s` is how long ago the answered request was sent: what we sent since may not
+        be counted in the report yet, so it is counted against it."""
+        names = {k.lower(): v for k, v in headers.items()}
+        quota = quota_from_headers(names, self._clock.wall())
         if quota is not None:
-            self._observe(backend_id, quota)
+            self._observe(backend_id, quota, names, latency_s or 0.0)
 
-    def _observe(self, backend_id: str, quota: Quota) -> None:
+    def _observe(self, backend_id: str, quota: Quota, headers: Mapping[str, str],
+                 latency_s: float) -> None:
         now, wall = self._clock.monotonic(), self._clock.wall()
+        # Sends from (about) when the answered request left on, itself excepted: the report
+        # was written when it arrived, before (some of) the others did.
+        since = now - latency_s - SEND_SLACK_S
+        unseen = max(sum(1 for t in self._recent.get(backend_id, ()) if t >= since) - 1, 0)
         reports = (("rpm", quota.requests_remaining, quota.requests_reset_epoch),
                    ("rpd", quota.day_remaining, quota.day_reset_epoch))
         for unit, remaining, reset in reports:
             if remaining is None:
                 continue
             ttl = reset - wall if reset is not None and reset > wall else REPORT_TTL_S
-            self._reported[(backend_id, unit)] = _Reported(remaining, now + min(ttl, DAY_S))
+            self._reported[(backend_id, unit)] = _Reported(
+                remaining, now + min(ttl, DAY_S), _limit(headers, unit), sent_since=unseen)
 
     def left(self, backend: Backend) -> BudgetLeft:
         """The smallest room among the backend's budgets (None: no budget of that kind)."""

@@ -32,6 +32,9 @@ class ServerConfig:
 @dataclass(frozen=True, slots=True)
 class RoutingConfig:
     min_output_tokens: int = 1024
+    # When every capable backend cools down or is over budget, wait up to this long for the
+    # soonest to recover before answering 503 (an extension; 0 answers at once).
+    max_queue_s: float = 10.0
     discovery_interval_s: float = 3600.0  # how often discovering providers re-list their models
 
 
@@ -139,7 +142,7 @@ def parse(
         "shutdown_delay_s": float, "drain_timeout_s": float,
     })
     routing = p.section(raw, "routing", RoutingConfig, {
-        "min_output_tokens": int, "discovery_interval_s": float,
+        "min_output_tokens": int, "discovery_interval_s": float, "max_queue_s": float,
     })
     if routing.discovery_interval_s <= 0:
         p.err("routing.discovery_interval_s", "must be positive")

@@ -24,7 +24,8 @@ import aiohttp
 from aiohttp import web
 
 from providers.catalog import Preset, load_catalog
-from providers.discovery import DiscoveredModel, discover, matches_globs
+from providers.discovery import discover
+from providers.model_lists import DiscoveredModel, matches_globs
 from router.clock import Clock
 from router.config import Config, ModelConfig, ProviderConfig
 from router.errors import UpstreamError

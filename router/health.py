@@ -40,9 +40,15 @@ class State(enum.Enum):
 class HealthPolicy:
     score: ScorePolicy = field(default_factory=ScorePolicy)
     degraded_below: float = 0.8
-    eject_min_requests: int = 5  # no failure rate is judged on fewer outcomes than this
+    # No failure rate is judged on fewer outcomes than this: a backend failing 20% of the time
+    # (flaky, but most of its quota still answers) must not be ejected by a run of bad luck.
+    eject_min_requests: int = 10
     eject_failure_rate: float = 0.5
-    eject_consecutive: int = 5  # a quiet backend failing every probe is ejected all the same
+    # A quiet backend (a probe or two per window) failing every time is ejected all the same,
+    # once its run of failures spans this long: a burst of concurrent requests whose quick
+    # errors land before their slower successes is not such a run.
+    eject_consecutive: int = 5
+    eject_consecutive_span_s: float = 30.0
     eject_base_s: float = 10.0
     eject_max_s: float = 300.0
     forget_ejections_after_s: float = 600.0  # healthy this long: the backoff starts over
@@ -91,6 +97,7 @@ class _Health:
     window: OutcomeWindow
     latency: Latency
     consecutive: int = 0
+    consecutive_since: float = 0.0
     ejections: int = 0
     recovered_at: float = float("-inf")
     eject_until: float = 0.0
@@ -236,7 +243,7 @@ class HealthTracker:
         if outcome.latency_s is not None:
             h.latency.add(outcome.latency_s)
         if outcome.headers:
-            self.budgets.observe(h.backend_id, dict(outcome.headers))
+            self.budgets.observe(h.backend_id, dict(outcome.headers), outcome.latency_s)
         if is_trial:
             h.trial_pending = False
             h.recovered_at = now
@@ -255,6 +262,8 @@ class HealthTracker:
             self._wait(h, now + wait, reason, outcome.provider_wide)
         if reaction.mark is not Mark.FAILURE:
             return
+        if h.consecutive == 0:
+            h.consecutive_since = now
         h.consecutive += 1
         # A failed trial is ejected again at once; otherwise it takes a failure *rate*, judged
         # only on a backend in rotation (while half-open, the trial alone decides).
@@ -288,7 +297,9 @@ class HealthTracker:
         p = self.policy
         counts = h.window.counts(now)
         by_rate = counts.total >= p.eject_min_requests and counts.failure_rate >= p.eject_failure_rate
-        return by_rate or h.consecutive >= p.eject_consecutive
+        by_run = (h.consecutive >= p.eject_consecutive
+                  and now - h.consecutive_since >= p.eject_consecutive_span_s)
+        return by_rate or by_run
 
     def _eject(self, h: _Health, now: float, reason: FailureReason) -> None:
         p = self.policy

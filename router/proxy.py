@@ -4,7 +4,8 @@ byte reaches the client. After that, a failure ends the stream with the API's ow
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -41,7 +42,8 @@ from router.types import JSON, Api, Backend, FailureReason, Needs, Outcome
 from router.upstream import Provider, UpstreamReply, UpstreamRequest
 
 ANTHROPIC_DEFAULT_MAX_TOKENS = 4096  # when an OpenAI client sent none and Anthropic needs one
-MIN_THINKING_BUDGET = 1024  # Anthropic's floor for thinking.budget_tokens
+MIN_THINKING_BUDGET = 1024
+MIN_QUEUE_WAIT_S = 0.05  # never spin while waiting for a backend to recover  # Anthropic's floor for thinking.budget_tokens
 # Fields of the client's body that are the router's business, never the upstream's.
 ROUTER_FIELDS = ("models",)
 PASSED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
@@ -61,10 +63,14 @@ class _Attempt:
 
 
 class Proxy:
-    def __init__(self, health: HealthTracker, metrics: Metrics, clock: Clock) -> None:
+    def __init__(
+        self, health: HealthTracker, metrics: Metrics, clock: Clock,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._health = health
         self._metrics = metrics
         self._clock = clock
+        self._sleep = sleep  # injected: tests move a fake clock instead of waiting
 
     async def serve(
         self, request: web.Request, runtime: Runtime, call: Call, body: JSON,
@@ -76,6 +82,28 @@ class Proxy:
         call.route = plan[0].label
         call.strategy = plan[0].strategy_name
         capable = runtime.pool.require_capable(plan, needs)
+        everyone = [b for group in capable for b in group]
+        deadline = self._clock.monotonic() + runtime.config.routing.max_queue_s
+        while True:
+            answer = await self._try_plan(request, runtime, call, body, needs, plan, capable,
+                                          client_headers)
+            if answer is not None:
+                return answer
+            # Nothing could be tried: every capable backend cools down or is over budget.
+            # When one recovers soon, wait for it rather than fail a request we could serve.
+            wait = self._health.soonest_recovery(everyone)
+            if self._clock.monotonic() + wait > deadline:
+                raise Overloaded(
+                    "every capable backend is cooling down or over budget; retry later",
+                    retry_after_s=wait,
+                )
+            await self._sleep(max(wait, MIN_QUEUE_WAIT_S))
+
+    async def _try_plan(
+        self, request: web.Request, runtime: Runtime, call: Call, body: JSON, needs: Needs,
+        plan: list[Target], capable: list[tuple[Backend, ...]], client_headers: Mapping[str, str],
+    ) -> web.StreamResponse | None:
+        """An answer; None when no backend could be tried; AllFailed when all tried failed."""
         tried: set[str] = set()
         last: UpstreamError | None = None
         for target, backends in zip(plan, capable, strict=True):
@@ -107,11 +135,7 @@ class Proxy:
                     last = exc
                     self._failed(backend, exc)
         if last is None:
-            everyone = [b for group in capable for b in group]
-            raise Overloaded(
-                "every capable backend is cooling down or over budget; retry later",
-                retry_after_s=self._health.soonest_recovery(everyone),
-            )
+            return None
         raise AllFailed(
             f"all {call.attempts} backend(s) tried failed; last: {call.backend}: {last.message}",
             attempts=call.attempts,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -56,12 +56,14 @@ class Harness:
         return f"http://127.0.0.1:{port}/v1"
 
     def router(self, raw: Mapping[str, Any], env: Mapping[str, str] | None = None,
-               clock: Clock | None = None, seed: int = 1) -> str:
+               clock: Clock | None = None, seed: int = 1,
+               sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> str:
         plugins = load_plugins()
         self.config = parse(raw, env or {}, list(plugins.strategies), {})
 
         async def start() -> int:
-            self.app = create_app(self.config, plugins, clock=clock, rng=random.Random(seed))
+            self.app = create_app(self.config, plugins, clock=clock, rng=random.Random(seed),
+                                  sleep=sleep)
             return await self._start(self.app)
 
         self.url = f"http://127.0.0.1:{self.run(start())}"

@@ -183,3 +183,49 @@ def test_upstream_key_is_sent_and_never_leaked(h: Harness) -> None:
     assert secret not in r.text
     assert h.fakes["k"].received[-1].headers["Authorization"] == f"Bearer {secret}"
     assert r.json()["error"]["type"] == "upstream_error"
+
+
+class SteppedClock:
+    """Real wall time, but monotonic time that only moves when the router 'sleeps'."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        import time
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_a_recovery_within_max_queue_s_is_waited_for(h: Harness) -> None:
+    clock = SteppedClock()
+    fake = FakeUpstream()
+    url = h.router({"routing": {"max_queue_s": 10},
+                    "providers": [provider("p", h.upstream("p", fake), {"m": []})]},
+                   clock=clock, sleep=clock.sleep)
+    fake.inject(Fault(status=429, headers={"Retry-After": "4"}))
+    first = httpx.post(f"{url}/v1/chat/completions", json={"model": "free", "messages": USER})
+    assert first.status_code == 502  # the only backend answered 429 and now cools for 4 s
+    second = httpx.post(f"{url}/v1/chat/completions", json={"model": "free", "messages": USER})
+    assert second.status_code == 200 and second.json()["model"] == "p/m"
+    assert 3.5 <= sum(clock.slept) <= 5  # it waited for the cooldown instead of failing
+
+
+def test_a_recovery_beyond_max_queue_s_is_503_at_once(h: Harness) -> None:
+    clock = SteppedClock()
+    fake = FakeUpstream()
+    url = h.router({"routing": {"max_queue_s": 10},
+                    "providers": [provider("p", h.upstream("p", fake), {"m": []})]},
+                   clock=clock, sleep=clock.sleep)
+    fake.inject(Fault(status=429, headers={"Retry-After": "60"}))
+    httpx.post(f"{url}/v1/chat/completions", json={"model": "free", "messages": USER})
+    r = httpx.post(f"{url}/v1/chat/completions", json={"model": "free", "messages": USER})
+    assert r.status_code == 503 and 55 <= int(r.headers["Retry-After"]) <= 61
+    assert clock.slept == []

@@ -1,0 +1,472 @@
+"""Quota-yield simulation: how much of a pool of free quotas the router turns into answers.
+
+    python -m bench.quota_sim [--seed N] [--hours H] [--demand 0.9]
+
+A simulated hour (discrete events on a fake clock: nothing sleeps, it runs in about a second)
+of Poisson client demand at 90% of the combined rpm quota of six fake backends over five
+providers, one flaky (20% of answers are 500s) and one slow (6 s to first byte). Each fake
+upstream enforces its limits like a provider does: a sliding minute counted when a request
+arrives (after a random network delay), answering 429 with Retry-After when over, per model and,
+for one provider, per account. One provider's limit is not in the config at all: it only says
+what is left in x-ratelimit-* headers of its answers.
+
+Routers compared, all with failover to up to 3 distinct backends per request:
+- freerouter: the real HealthTracker and Budgets (configured rpm per model and per provider,
+  quota headers, cooldowns, ejection, half-open), with the `random` and `weighted` strategies;
+  when every backend is over budget or cooling it answers 503 with Retry-After.
+- uniform: plain uniform random choice, no budgets, no health.
+
+Clients behave like the official SDKs (max_retries=2): a 429/5xx answer is retried after its
+Retry-After when it has one (up to 60 s), else after 0.5 s x 2^n with jitter. "served" counts
+requests answered within those retries; "first call" counts those answered on the first call."""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import heapq
+import io
+import itertools
+import math
+import random
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from router import logs
+from router.budget import Budgets, Limits, quota_headers
+from router.health import HealthTracker
+from router.types import Api, Backend, FailureReason, Needs, Outcome, Strategy
+from strategies.uniform import UniformRandom
+from strategies.weighted import Weighted
+
+MINUTE_S = 60.0
+MAX_ATTEMPTS = 3  # the route's max_attempts
+SDK_MAX_RETRIES = 2
+SDK_MAX_RETRY_AFTER_S = 60.0
+NET_DELAY_S = (0.02, 0.15)  # one-way network delay before the provider counts a request
+EPOCH0 = 1_800_000_000.0
+MIN_WAKE_S = 0.05
+NEEDS = Needs(capabilities=frozenset(), prompt_tokens=20)
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """One fake backend and the limits its provider really enforces."""
+
+    provider: str
+    model: str
+    rpm: int  # the real per-model limit
+    latency_s: float
+    failure_rate: float = 0.0
+    configured: bool = True  # is its rpm in the router's config?
+    reports_quota: bool = False  # does it send x-ratelimit-remaining/reset headers?
+
+    @property
+    def id(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("steady", "m", rpm=30, latency_s=0.5),
+    Spec("big", "a", rpm=30, latency_s=0.8),
+    Spec("big", "b", rpm=30, latency_s=0.8),
+    Spec("flaky", "m", rpm=30, latency_s=0.6, failure_rate=0.2),
+    Spec("slow", "m", rpm=20, latency_s=6.0),
+    Spec("hinted", "m", rpm=10, latency_s=0.4, configured=False, reports_quota=True),
+)
+# Account limits, as the provider enforces them and as the config states them.
+PROVIDER_RPM: dict[str, int] = {"big": 40}
+
+
+def combined_rpm() -> float:
+    per_provider: dict[str, int] = {}
+    for s in SPECS:
+        per_provider[s.provider] = per_provider.get(s.provider, 0) + s.rpm
+    return float(sum(min(v, PROVIDER_RPM.get(p, v)) for p, v in per_provider.items()))
+
+
+# -- simulated time ----------------------------------------------------------------------------
+
+
+class SimClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return EPOCH0 + self.now
+
+
+class Events:
+    def __init__(self, clock: SimClock) -> None:
+        self._clock = clock
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self._heap, (when, next(self._seq), action))
+
+    def run(self) -> None:
+        while self._heap:
+            when, _, action = heapq.heappop(self._heap)
+            self._clock.now = when
+            action()
+
+
+# -- fake providers ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    ok: bool
+    latency_s: float
+    status: int = 200
+    retry_after_s: float | None = None
+    provider_wide: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class SlidingMinute:
+    """Arrival instants (not necessarily in order: network delays differ) of the last minute."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._arrivals: list[float] = []
+
+    def _in_window(self, at: float) -> list[float]:
+        lo = bisect.bisect_right(self._arrivals, at - MINUTE_S)
+        del self._arrivals[:lo]
+        return self._arrivals
+
+    def full(self, at: float) -> bool:
+        return len(self._in_window(at)) >= self.limit
+
+    def add(self, at: float) -> None:
+        bisect.insort(self._arrivals, at)
+
+    def left(self, at: float) -> int:
+        return max(self.limit - len(self._in_window(at)), 0)
+
+    def full_in(self, at: float) -> float:
+        arrivals = self._in_window(at)
+        return arrivals[-1] + MINUTE_S - at if arrivals else 0.0
+
+    def frees_in(self, at: float) -> float:
+        arrivals = self._in_window(at)
+        return arrivals[0] + MINUTE_S - at if arrivals else 0.0
+
+
+class Upstream:
+    def __init__(self, spec: Spec, account: SlidingMinute | None, rng: random.Random) -> None:
+        self.spec = spec
+        self._minute = SlidingMinute(spec.rpm)
+        self._account = account
+        self._rng = rng
+        self.calls = 0
+        self.rate_limited = 0
+        self.errors = 0
+
+    def call(self, now: float) -> Reply:
+        self.calls += 1
+        arrival = now + self._rng.uniform(*NET_DELAY_S)
+        net = 2 * (arrival - now)
+        for minute, wide in ((self._minute, False), (self._account, True)):
+            if minute is not None and minute.full(arrival):
+                self.rate_limited += 1
+                return Reply(False, net, 429, retry_after_s=math.ceil(minute.frees_in(arrival)),
+                             provider_wide=wide)
+        self._minute.add(arrival)
+        if self._account is not None:
+            self._account.add(arrival)
+        if self._rng.random() < self.spec.failure_rate:
+            self.errors += 1
+            return Reply(False, net + 0.1, 500)
+        latency = net + self.spec.latency_s * self._rng.uniform(0.7, 1.3)
+        headers: tuple[tuple[str, str], ...] = ()
+        if self.spec.reports_quota:
+            # OpenAI's and Groq's meaning of reset: until the limit is back to its initial state.
+            headers = quota_headers({
+                "x-ratelimit-limit-requests": str(self.spec.rpm),
+                "x-ratelimit-remaining-requests": str(self._minute.left(arrival)),
+                "x-ratelimit-reset-requests": f"{self._minute.full_in(arrival):.2f}s",
+            })
+        return Reply(True, latency, headers=headers)
+
+
+# -- routers -----------------------------------------------------------------------------------
+
+Answer = Callable[[int, float | None], None]  # (HTTP status, Retry-After)
+
+
+
+@dataclass(slots=True)
+class Request:
+    answer: Answer
+    deadline: float = math.inf  # queued no later than this
+    failed: set[str] = field(default_factory=set)  # backends that failed it upstream
+    skipped: set[str] = field(default_factory=set)  # backends over budget when it looked
+    sent: int = 0
+
+    @property
+    def tried(self) -> set[str]:
+        return self.failed | self.skipped
+
+
+class Router(Protocol):
+    def handle(self, answer: Answer) -> None: ...
+
+
+class Freerouter:
+    """The proxy's candidate loop (router/proxy.py) over the real HealthTracker and Budgets.
+    With `queue_s` > 0, a request that finds every backend over budget or cooling waits, first
+    come first served, up to that long for the soonest recovery instead of an immediate 503
+    (not what the proxy does today: a measured proposal)."""
+
+    def __init__(self, sim: Sim, strategy: Strategy, queue_s: float = 0.0) -> None:
+        self._sim = sim
+        self._strategy = strategy
+        self._queue_s = queue_s
+        limits = {p: Limits(rpm=rpm) for p, rpm in PROVIDER_RPM.items()}
+        self.budgets = Budgets(sim.clock, lambda p: limits.get(p, Limits()))
+        self.health = HealthTracker(sim.clock, budgets=self.budgets)
+        self.budget_skips = 0
+        self._queue: deque[Request] = deque()
+        self._wake_at = math.inf
+
+    def handle(self, answer: Answer) -> None:
+        req = Request(answer, deadline=self._sim.clock.now + self._queue_s)
+        if self._queue:
+            self._queue.append(req)  # first come, first served
+        else:
+            self._next(req)
+
+    def _next(self, req: Request) -> None:
+        backends = self._sim.backends
+        while req.sent < MAX_ATTEMPTS:
+            candidates = self.health.candidates(backends, exclude=req.tried)
+            if not candidates:
+                break
+            backend = self._strategy.pick(candidates, NEEDS).backend
+            if not self.budgets.try_acquire(backend):
+                req.skipped.add(backend.id)
+                self.budget_skips += 1
+                continue
+            req.sent += 1
+            self.health.begin(backend)
+            self._send(req, backend)
+            return
+        left = [b for b in backends if b.id not in req.failed]
+        wait = self.health.soonest_recovery(left)
+        if left and req.sent < MAX_ATTEMPTS and self._sim.clock.now + wait <= req.deadline:
+            req.skipped.clear()
+            self._queue.append(req)
+            # Never a zero wait: what kept it out now (a trial under way) would at once again.
+            self._wake(self._sim.clock.now + max(wait, MIN_WAKE_S))
+        elif req.failed:
+            req.answer(502, None)
+        else:
+            req.answer(503, wait)
+
+    def _send(self, req: Request, backend: Backend) -> None:
+        reply = self._sim.upstreams[backend.id].call(self._sim.clock.now)
+        self._sim.events.at(self._sim.clock.now + reply.latency_s,
+                            lambda: self._done(req, backend, reply))
+
+    def _wake(self, when: float) -> None:
+        if when < self._wake_at:
+            self._wake_at = when
+            self._sim.events.at(when, self._drain)
+
+    def _drain(self) -> None:
+        if self._sim.clock.now < self._wake_at:
+            return  # superseded by an earlier wake-up
+        self._wake_at = math.inf
+        now = self._sim.clock.now
+        for req in [r for r in self._queue if r.deadline < now]:
+            self._queue.remove(req)
+            req.answer(503, self.health.soonest_recovery(self._sim.backends))
+        while self._queue:
+            head = self._queue[0]
+            wait = self.health.soonest_recovery(
+                [b for b in self._sim.backends if b.id not in head.failed])
+            if wait > 0:
+                self._wake(now + wait)
+                return
+            self._queue.popleft()
+            self._next(head)
+            if self._queue and self._queue[-1] is head:
+                return  # it could not be sent after all: its own wake-up is scheduled
+
+    def _done(self, req: Request, backend: Backend, reply: Reply) -> None:
+        if reply.ok:
+            self.health.record(Outcome(backend.id, ok=True, latency_s=reply.latency_s,
+                                       headers=reply.headers), backend.provider)
+            self.health.end(backend)
+            req.answer(200, None)
+            return
+        self.health.end(backend)
+        reason = FailureReason.RATE_LIMITED if reply.status == 429 else FailureReason.SERVER_ERROR
+        self.health.record(Outcome(backend.id, ok=False, reason=reason,
+                                   retry_after_s=reply.retry_after_s,
+                                   provider_wide=reply.provider_wide), backend.provider)
+        req.failed.add(backend.id)
+        self._next(req)
+
+
+class UniformNoBudgets:
+    """Plain uniform random choice with failover; no budgets, no health."""
+
+    def __init__(self, sim: Sim) -> None:
+        self._sim = sim
+        self.budget_skips = 0
+
+    def handle(self, answer: Answer) -> None:
+        self._next(Request(answer))
+
+    def _next(self, req: Request) -> None:
+        left = [b for b in self._sim.backends if b.id not in req.failed]
+        if req.sent >= MAX_ATTEMPTS or not left:
+            req.answer(502, None)
+            return
+        backend = left[self._sim.rng.randrange(len(left))]
+        req.sent += 1
+        reply = self._sim.upstreams[backend.id].call(self._sim.clock.now)
+
+        def done() -> None:
+            if reply.ok:
+                req.answer(200, None)
+            else:
+                req.failed.add(backend.id)
+                self._next(req)
+
+        self._sim.events.at(self._sim.clock.now + reply.latency_s, done)
+
+
+# -- the simulation ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    name: str
+    requests: int
+    served: int
+    served_first_call: int
+    router_calls: int
+    upstream_calls: int
+    upstream_429: int
+    upstream_5xx: int
+    budget_skips: int
+
+    @property
+    def served_share(self) -> float:
+        return self.served / self.requests
+
+    @property
+    def share_429(self) -> float:
+        return self.upstream_429 / self.upstream_calls if self.upstream_calls else 0.0
+
+
+class Sim:
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.clock = SimClock()
+        self.events = Events(self.clock)
+        accounts = {p: SlidingMinute(rpm) for p, rpm in PROVIDER_RPM.items()}
+        self.backends = [
+            Backend(id=s.id, provider=s.provider, model=s.model, api=Api.OPENAI,
+                    capabilities=frozenset(), context_length=32768,
+                    rpm=s.rpm if s.configured else None)
+            for s in SPECS
+        ]
+        self.upstreams = {s.id: Upstream(s, accounts.get(s.provider), random.Random(self.rng.random()))
+                          for s in SPECS}
+
+
+def simulate(name: str, make_router: Callable[[Sim], Router], seed: int, hours: float,
+             demand: float) -> Result:
+    sim = Sim(seed)
+    router = make_router(sim)
+    arrivals = random.Random(seed + 1)
+    rate_per_s = demand * combined_rpm() / MINUTE_S
+    counts = {"requests": 0, "served": 0, "first": 0, "router_calls": 0}
+
+    def call(try_no: int) -> None:
+        counts["router_calls"] += 1
+
+        def answered(status: int, retry_after: float | None) -> None:
+            if status == 200:
+                counts["served"] += 1
+                counts["first"] += try_no == 0
+                return
+            if try_no >= SDK_MAX_RETRIES:
+                return
+            if retry_after is not None and 0 <= retry_after <= SDK_MAX_RETRY_AFTER_S:
+                # What the router's Retry-After header carries: whole seconds, rounded up.
+                delay = float(max(1, math.ceil(retry_after)))
+            else:
+                delay = min(0.5 * 2 ** try_no, 8.0) * arrivals.uniform(0.75, 1.0)
+            sim.events.at(sim.clock.now + delay, lambda: call(try_no + 1))
+
+        router.handle(answered)
+
+    t = arrivals.expovariate(rate_per_s)
+    end = hours * 3600.0
+    while t < end:
+        counts["requests"] += 1
+        sim.events.at(t, lambda: call(0))
+        t += arrivals.expovariate(rate_per_s)
+    sim.events.run()
+    ups = sim.upstreams.values()
+    return Result(
+        name=name, requests=counts["requests"], served=counts["served"],
+        served_first_call=counts["first"], router_calls=counts["router_calls"],
+        upstream_calls=sum(u.calls for u in ups), upstream_429=sum(u.rate_limited for u in ups),
+        upstream_5xx=sum(u.errors for u in ups),
+        budget_skips=getattr(router, "budget_skips", 0),
+    )
+
+
+ROUTERS: Sequence[tuple[str, Callable[[Sim], Router]]] = (
+    # max_queue_s = 10 is the router's default; 0 answers 503 at once.
+    ("freerouter random (default, max_queue_s 10)",
+     lambda s: Freerouter(s, UniformRandom(s.rng), 10.0)),
+    ("freerouter weighted (max_queue_s 10)", lambda s: Freerouter(s, Weighted(s.rng), 10.0)),
+    ("freerouter random, max_queue_s 0", lambda s: Freerouter(s, UniformRandom(s.rng))),
+    ("uniform random, no budgets", UniformNoBudgets),
+)
+
+
+def table(results: Sequence[Result]) -> str:
+    header = ("router", "requests", "served", "first call", "upstream calls", "429s", "429 share",
+              "5xx", "budget skips")
+    rows = [header] + [
+        (r.name, str(r.requests), f"{100 * r.served_share:.2f}%",
+         f"{100 * r.served_first_call / r.requests:.2f}%", str(r.upstream_calls),
+         str(r.upstream_429), f"{100 * r.share_429:.2f}%", str(r.upstream_5xx), str(r.budget_skips))
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--hours", type=float, default=1.0)
+    parser.add_argument("--demand", type=float, default=0.9, help="share of the combined rpm")
+    args = parser.parse_args(argv)
+    # Thousands of simulated state transitions would drown the table.
+    logs.configure(level="critical", stream=io.StringIO())
+    results = [simulate(name, make, args.seed, args.hours, args.demand) for name, make in ROUTERS]
+    print(f"{args.hours:g} simulated hour(s), demand {args.demand:.0%} of {combined_rpm():.0f} rpm "
+          f"combined quota, seed {args.seed}\n")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
