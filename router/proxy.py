@@ -84,41 +84,54 @@ class Proxy:
         capable = runtime.pool.require_capable(plan, needs)
         everyone = [b for group in capable for b in group]
         deadline = self._clock.monotonic() + runtime.config.routing.max_queue_s
+        tried: set[str] = set()  # distinct backends, across waits
+        sent: dict[str, int] = {}  # attempts per target label, across waits
+        last: UpstreamError | None = None
         while True:
-            answer = await self._try_plan(request, runtime, call, body, needs, plan, capable,
-                                          client_headers)
+            answer, failure = await self._try_plan(request, runtime, call, body, needs, plan,
+                                                   capable, client_headers, tried, sent)
             if answer is not None:
                 return answer
-            # Nothing could be tried: every capable backend cools down or is over budget.
-            # When one recovers soon, wait for it rather than fail a request we could serve.
-            wait = self._health.soonest_recovery(everyone)
-            if self._clock.monotonic() + wait > deadline:
-                raise Overloaded(
-                    "every capable backend is cooling down or over budget; retry later",
-                    retry_after_s=wait,
-                )
+            last = failure or last
+            # No backend is left to try right now. When an untried one recovers (cooldown,
+            # budget) soon, wait for it rather than fail a request that could be served.
+            waiting = [b for b in everyone if b.id not in tried]
+            wait = self._health.soonest_recovery(waiting)
+            room = any(sent.get(t.label, 0) < t.max_attempts for t in plan)
+            if not waiting or not room or self._clock.monotonic() + wait > deadline:
+                break
             await self._sleep(max(wait, MIN_QUEUE_WAIT_S))
+        if last is None:
+            raise Overloaded(
+                "every capable backend is cooling down or over budget; retry later",
+                retry_after_s=self._health.soonest_recovery(everyone),
+            )
+        raise AllFailed(
+            f"all {call.attempts} backend(s) tried failed; last: {call.backend}: {last.message}",
+            attempts=call.attempts,
+        )
 
     async def _try_plan(
         self, request: web.Request, runtime: Runtime, call: Call, body: JSON, needs: Needs,
         plan: list[Target], capable: list[tuple[Backend, ...]], client_headers: Mapping[str, str],
-    ) -> web.StreamResponse | None:
-        """An answer; None when no backend could be tried; AllFailed when all tried failed."""
-        tried: set[str] = set()
+        tried: set[str], sent: dict[str, int],
+    ) -> tuple[web.StreamResponse | None, UpstreamError | None]:
+        """One pass over the plan: an answer, or the last failure (None: nothing was tried)."""
+        skipped: set[str] = set()  # over budget for now: may be picked again after a wait
         last: UpstreamError | None = None
         for target, backends in zip(plan, capable, strict=True):
-            sent = 0
-            while sent < target.max_attempts:
-                candidates = self._health.candidates(backends, exclude=tried)
+            while sent.get(target.label, 0) < target.max_attempts:
+                candidates = self._health.candidates(backends, exclude=tried | skipped)
                 if not candidates:
                     break
                 backend = target.strategy.pick(candidates, needs).backend
-                tried.add(backend.id)
                 if not self._health.budgets.try_acquire(backend):
                     # Over its rpm/rpd: another candidate takes it, without using an attempt.
+                    skipped.add(backend.id)
                     self._metrics.failed(backend.id, FailureReason.BUDGET)
                     continue
-                sent += 1
+                tried.add(backend.id)
+                sent[target.label] = sent.get(target.label, 0) + 1
                 call.attempts += 1
                 call.backend = backend.id
                 self._metrics.selected(target.label, backend.id, target.strategy_name)
@@ -128,18 +141,13 @@ class Proxy:
                                    runtime.providers[backend.provider], client_headers,
                                    runtime.secrets)
                 try:
-                    return await self._attempt(request, attempt)
+                    return await self._attempt(request, attempt), None
                 except UpstreamRejected as exc:
-                    return self._relay_rejection(attempt, exc)
+                    return self._relay_rejection(attempt, exc), None
                 except UpstreamError as exc:
                     last = exc
                     self._failed(backend, exc)
-        if last is None:
-            return None
-        raise AllFailed(
-            f"all {call.attempts} backend(s) tried failed; last: {call.backend}: {last.message}",
-            attempts=call.attempts,
-        )
+        return None, last
 
     # -- one attempt -------------------------------------------------------------------------
 

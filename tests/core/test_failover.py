@@ -229,3 +229,22 @@ def test_a_recovery_beyond_max_queue_s_is_503_at_once(h: Harness) -> None:
     r = httpx.post(f"{url}/v1/chat/completions", json={"model": "free", "messages": USER})
     assert r.status_code == 503 and 55 <= int(r.headers["Retry-After"]) <= 61
     assert clock.slept == []
+
+
+def test_after_a_failure_the_router_waits_for_an_untried_backend_to_recover(h: Harness) -> None:
+    clock = SteppedClock()
+    a, b = FakeUpstream(), FakeUpstream()
+    url = h.router({"routing": {"max_queue_s": 10}, "providers": [
+        {**provider("a", h.upstream("a", a), {"m": []}), "models": [{"name": "m", "weight": 1}]},
+        {**provider("b", h.upstream("b", b), {"m": []}), "models": [{"name": "m", "weight": 1e-9}]}],
+        "routes": [{"name": "free", "strategy": "weighted"}]}, clock=clock, sleep=clock.sleep)
+    b.inject(Fault(status=429, headers={"Retry-After": "3"}))
+    # Cool b down first (a is busy failing over to it)...
+    a.inject(Fault(status=500))
+    r = httpx.post(f"{url}/v1/chat/completions", json={"model": "free", "messages": USER})
+    assert r.status_code == 502
+    # ...then a fails again while b is still cooling: wait for b rather than answer 502.
+    a.inject(Fault(status=500))
+    r = httpx.post(f"{url}/v1/chat/completions", json={"model": "free", "messages": USER})
+    assert r.status_code == 200 and r.json()["model"] == "b/m"
+    assert r.headers["x-freerouter-attempts"] == "2" and 2.5 <= sum(clock.slept) <= 4
