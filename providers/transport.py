@@ -164,6 +164,8 @@ async def _events(resp: aiohttp.ClientResponse, check: StreamCheck) -> AsyncIter
 def check_openai_event(event: JSON) -> None:
     if "error" in event:
         raise classify_stream_error(event)
+    if not isinstance(event.get("choices", ()), list | tuple):
+        raise StreamError("the upstream sent a malformed stream chunk")
 
 
 def check_anthropic_event(event: JSON) -> None:

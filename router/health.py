@@ -17,9 +17,11 @@ burns the quota further."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+
+from cachetools import LRUCache
 
 from router.budget import Budgets
 from router.clock import Clock
@@ -118,6 +120,17 @@ class _Health:
     view_until: float = 0.0
 
 
+SCORE_STALENESS = 0.01  # a cached candidate's score may be this far from the current one
+
+
+@dataclass(frozen=True, slots=True)
+class _Chosen:
+    backends: Sequence[Backend]  # kept, so that its id() stays unique while cached
+    generation: int
+    valid_until: float
+    candidates: tuple[Candidate, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class _View:
     state: State
@@ -144,6 +157,10 @@ class HealthTracker:
         self.policy = policy or HealthPolicy()
         self._health: dict[str, _Health] = {}
         self._provider_wait: dict[str, tuple[float, FailureReason]] = {}
+        # candidates() per capable-backends tuple, reused while no view changed: a route of
+        # a thousand backends must not cost a thousand view reads per request.
+        self._generation = 0  # bumped whenever any backend's view is dropped
+        self._chosen: LRUCache[int, _Chosen] = LRUCache(1024)
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -212,6 +229,7 @@ class HealthTracker:
         if self._view(h, self._clock.monotonic()).state is State.HALF_OPEN:
             h.trial_inflight = True
             h.view = None
+            self._generation += 1
 
     def end(self, backend: Backend) -> None:
         """The request begun with begin() is over, whatever became of it."""
@@ -220,11 +238,13 @@ class HealthTracker:
         if h.trial_inflight:
             h.trial_inflight = False
             h.view = None
+            self._generation += 1
 
     def record(self, outcome: Outcome, provider: str) -> None:
         h = self._get(outcome.backend_id, provider)
         now = self._clock.monotonic()
         before = self._view(h, now)
+        before_until = h.view_until
         # A probe landing while a request is on trial does not decide the trial.
         is_trial = before.state is State.HALF_OPEN and not (outcome.probe and h.trial_inflight)
         if not outcome.probe:
@@ -235,7 +255,13 @@ class HealthTracker:
         else:
             self._failed(h, outcome, now, is_trial, before)
         h.view = None
-        self._view(h, now)
+        after = self._view(h, now)
+        # Cached candidate lists go stale only on a change that matters to routing: a small
+        # score drift from one more success must not rebuild them on every request.
+        if (after.open, after.told_to_wait, after.state) != (
+            before.open, before.told_to_wait, before.state
+        ) or abs(after.score - before.score) >= SCORE_STALENESS or h.view_until != before_until:
+            self._generation += 1
 
     def _succeeded(self, h: _Health, outcome: Outcome, now: float, is_trial: bool) -> None:
         h.window.add(now, Mark.OK)
@@ -292,6 +318,7 @@ class HealthTracker:
                 if other.provider == h.provider:
                     other.trial_pending = True
                     other.view = None
+                    self._generation += 1
 
     def _should_eject(self, h: _Health, now: float) -> bool:
         p = self.policy
@@ -315,23 +342,37 @@ class HealthTracker:
     # -- readers --------------------------------------------------------------------------------
 
     def candidates(
-        self, backends: Iterable[Backend], exclude: Collection[str] = ()
-    ) -> list[Candidate]:
+        self, backends: Sequence[Backend], exclude: Collection[str] = ()
+    ) -> Sequence[Candidate]:
         """The backends a strategy may pick from now, with their scores. `backends` is every
         capable backend of the target (the panic rule is judged on all of them); `exclude`
         names those this request already tried."""
         now = self._clock.monotonic()
+        cached = self._chosen.get(id(backends))
+        if (cached is None or cached.backends is not backends
+                or cached.generation != self._generation or now >= cached.valid_until):
+            cached = self._choose(backends, now)
+            self._chosen[id(backends)] = cached
+        if not exclude:
+            return cached.candidates  # a shared tuple: strategies only read it
+        return [c for c in cached.candidates if c.backend.id not in exclude]
+
+    def _choose(self, backends: Sequence[Backend], now: float) -> _Chosen:
         views: list[tuple[Backend, _View]] = []
         opened = 0
+        valid_until = float("inf")
         for b in backends:
             h = self._health.get(b.id) or self._get(b.id, b.provider)
             view = h.view if h.view is not None and now < h.view_until else self._view(h, now)
+            valid_until = min(valid_until, h.view_until)
             views.append((b, view))
             opened += view.open
         if opened < self.policy.panic_share * len(views):
-            return [Candidate(b, v.score) for b, v in views
-                    if (v.open or not v.told_to_wait) and b.id not in exclude]
-        return [Candidate(b, v.score) for b, v in views if v.open and b.id not in exclude]
+            chosen = [Candidate(b, v.score) for b, v in views if v.open or not v.told_to_wait]
+        else:
+            chosen = [Candidate(b, v.score) for b, v in views if v.open]
+        # The views were read now: the list holds until any of them changes or expires.
+        return _Chosen(backends, self._generation, valid_until, tuple(chosen))
 
     def probe_wanted(self, backends: Sequence[Backend]) -> bool:
         """False when every backend waits on its upstream's word: a probe could only be told

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from cachetools import LRUCache
 
 from router.config import Config
-from router.errors import ModelNotFound, NoCapableBackend
+from router.errors import ModelNotFound, NoCapableBackend, RequestError
 from router.types import Backend, Capability, Needs, Strategy, StrategyFactory
 
 CONTEXT_WORD = "context_length"
+MAX_FALLBACKS = 64  # entries of an OpenRouter-style `models` list
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,18 +84,16 @@ class Pool:
 
     def plan(self, model: object, fallbacks: object) -> list[Target]:
         """`model` first, then an OpenRouter-style `models` list, in order, without repeats."""
-        names: list[str] = []
-        for name in ([model] if model is not None else []) + (
-            fallbacks if isinstance(fallbacks, list) else []
-        ):
-            if not isinstance(name, str):
-                raise ModelNotFound("`model` must be a string", param="model")
-            if name not in names:
-                names.append(name)
-        if not names:
-            raise ModelNotFound("`model` is required", param="model")
+        if fallbacks is not None and (not isinstance(fallbacks, list) or len(fallbacks) > MAX_FALLBACKS):
+            raise RequestError(f"`models` must be an array of at most {MAX_FALLBACKS} model names",
+                               param="models")
+        given = ([model] if model is not None else []) + (fallbacks or [])
+        if not given:
+            raise RequestError("`model` is required", param="model")
+        if not all(isinstance(name, str) for name in given):
+            raise RequestError("`model` and every entry of `models` must be a string", param="model")
         plan: list[Target] = []
-        for name in names:
+        for name in dict.fromkeys(given):
             target = self.resolve(name)
             if target is None:
                 raise ModelNotFound(

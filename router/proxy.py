@@ -20,6 +20,7 @@ from router.errors import (
     AllFailed,
     BadResponse,
     Overloaded,
+    StreamError,
     UpstreamError,
     UpstreamRejected,
 )
@@ -42,8 +43,9 @@ from router.types import JSON, Api, Backend, FailureReason, Needs, Outcome
 from router.upstream import Provider, UpstreamReply, UpstreamRequest
 
 ANTHROPIC_DEFAULT_MAX_TOKENS = 4096  # when an OpenAI client sent none and Anthropic needs one
-MIN_THINKING_BUDGET = 1024
-MIN_QUEUE_WAIT_S = 0.05  # never spin while waiting for a backend to recover  # Anthropic's floor for thinking.budget_tokens
+MIN_THINKING_BUDGET = 1024  # Anthropic's floor for thinking.budget_tokens
+MIN_QUEUE_WAIT_S = 0.05  # never spin while waiting for a backend to recover
+MAX_PREAMBLE_EVENTS = 256  # events without content before a stream counts as unusable
 # Fields of the client's body that are the router's business, never the upstream's.
 ROUTER_FIELDS = ("models",)
 PASSED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
@@ -117,18 +119,18 @@ class Proxy:
         tried: set[str], sent: dict[str, int],
     ) -> tuple[web.StreamResponse | None, UpstreamError | None]:
         """One pass over the plan: an answer, or the last failure (None: nothing was tried)."""
-        skipped: set[str] = set()  # over budget for now: may be picked again after a wait
         last: UpstreamError | None = None
+        budgets = self._health.budgets
         for target, backends in zip(plan, capable, strict=True):
-            while sent.get(target.label, 0) < target.max_attempts:
-                candidates = self._health.candidates(backends, exclude=tried | skipped)
-                if not candidates:
-                    break
-                backend = target.strategy.pick(candidates, needs).backend
-                if not self._health.budgets.try_acquire(backend):
+            # Read once per pass (it is O(backends)); a pick that cannot be used is dropped.
+            candidates = self._health.candidates(backends, exclude=tried)
+            while candidates and sent.get(target.label, 0) < target.max_attempts:
+                chosen = target.strategy.pick(candidates, needs)
+                backend = chosen.backend
+                if not budgets.try_acquire(backend):
                     # Over its rpm/rpd: another candidate takes it, without using an attempt.
-                    skipped.add(backend.id)
                     self._metrics.failed(backend.id, FailureReason.BUDGET)
+                    candidates = [c for c in candidates if c is not chosen]
                     continue
                 tried.add(backend.id)
                 sent[target.label] = sent.get(target.label, 0) + 1
@@ -147,6 +149,8 @@ class Proxy:
                 except UpstreamError as exc:
                     last = exc
                     self._failed(backend, exc)
+                    # The failure may have cooled others too (a provider-wide limit).
+                    candidates = self._health.candidates(backends, exclude=tried)
         return None, last
 
     # -- one attempt -------------------------------------------------------------------------
@@ -212,10 +216,14 @@ class Proxy:
                 preamble.append(event)
                 if is_content_event(a.backend.api, event):
                     break
+                if len(preamble) >= MAX_PREAMBLE_EVENTS:
+                    raise BadResponse("the upstream stream sent no content in its first events")
             else:
                 raise BadResponse("the upstream stream ended before any content")
-        except BaseException:
+        except BaseException as exc:
             await reply.aclose()
+            if isinstance(exc, Exception) and not isinstance(exc, UpstreamError):
+                raise BadResponse("the upstream sent an unusable stream event") from None
             raise
         self._succeeded(a, latency, None, reply.headers)
         translator = stream_translator(a.api, a.backend.api, ctx)
@@ -225,20 +233,25 @@ class Proxy:
         })
         try:
             await response.prepare(request)
-            first = b"".join(f for e in preamble for f in self._feed(a, translator, e))
-            await response.write(first)
-            a.call.ttft_s = self._clock.monotonic() - a.call.started
-            self._metrics.first_token(a.backend.id, a.call.ttft_s)
             try:
+                first = b"".join(f for e in preamble for f in self._feed(a, translator, e))
+                await response.write(first)
+                a.call.ttft_s = self._clock.monotonic() - a.call.started
+                self._metrics.first_token(a.backend.id, a.call.ttft_s)
                 async for event in events:
                     frames = self._feed(a, translator, event)
                     if frames:
                         await response.write(b"".join(frames))
                 tail = translator.finish()
-            except UpstreamError as exc:
-                self._failed(a.backend, exc)
-                a.call.error = exc.reason.value
-                tail = translator.fail(_stream_error_type(a.api), redact(exc.message, a.secrets))
+            except ConnectionError:
+                raise
+            except Exception as exc:
+                # After the first byte the status is sent: end with the API's in-band error.
+                err = exc if isinstance(exc, UpstreamError) else StreamError(
+                    "the upstream sent an unusable stream event")
+                self._failed(a.backend, err)
+                a.call.error = err.reason.value
+                tail = translator.fail(_stream_error_type(a.api), redact(err.message, a.secrets))
             await response.write(b"".join(tail))
             await response.write_eof()
         except ConnectionError:

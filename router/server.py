@@ -25,7 +25,7 @@ async def serve(
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=drain_timeout_s,
                            handler_cancellation=True, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, shutdown_timeout=drain_timeout_s)
+    site = web.TCPSite(runner, host, port)
     await site.start()
     bound = runner.addresses[0][1] if runner.addresses else port
     stop = asyncio.Event()

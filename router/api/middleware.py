@@ -43,7 +43,8 @@ def authenticate(request: web.Request, client_keys: Mapping[str, str]) -> str:
     presented = _presented_key(request)
     if presented is None:
         raise Unauthorized("a client key is required (Authorization: Bearer KEY or x-api-key)")
-    given = presented.encode()
+    # aiohttp decodes header bytes with surrogateescape: encode them back the same way.
+    given = presented.encode("utf-8", "surrogateescape")
     found = None
     for key, name in client_keys.items():  # compare with every key, in constant time each
         if hmac.compare_digest(key.encode(), given):
@@ -73,6 +74,8 @@ def make_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
                     raise TooManyRequests(f"client key {call.client!r} is over its request rate "
                                           "limit", retry_after_s=wait)
             response = await handler(request)
+            if not response.prepared:  # streams set it themselves before their first byte
+                response.headers.setdefault("x-request-id", call.request_id)
         except RouterError as exc:
             response = error_response(call, exc, request.app[RUNTIME].current.secrets)
         except web.HTTPException as exc:
@@ -140,10 +143,10 @@ def _http_exception(call: Call, exc: web.HTTPException) -> web.Response:
 
 
 def _presented_key(request: web.Request) -> str | None:
+    """A non-empty Bearer token, else x-api-key (some SDKs send both)."""
     auth = request.headers.get("Authorization", "")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip() or None
-    return request.headers.get("x-api-key") or None
+    bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    return bearer or request.headers.get("x-api-key") or None
 
 
 def _log(request: web.Request, call: Call, duration_s: float) -> None:

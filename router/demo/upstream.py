@@ -43,7 +43,7 @@ class Fault:
     status: int = 500
     body: bytes | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
-    kind: str = "status"  # status|hang|garbage|empty|truncate|stall|midstream_error|html
+    kind: str = "status"  # status|hang|garbage|empty|truncate|stall|midstream_error|html|bad_event
     model: str | None = None
 
 
@@ -185,6 +185,10 @@ class FakeUpstream:
             if fault is not None and fault.kind == "truncate" and i == len(chunks) // 2:
                 await resp.write(b'data: {"id":"x","choic')  # cut mid-event
                 return
+            if fault is not None and fault.kind == "bad_event" and i == (fault.status % 2) * 2:
+                # A well-formed frame with a nonsensical event: first (status even) or after
+                # some content (status odd).
+                await resp.write(b'data: {"choices": 7}\n\n')
             if fault is not None and fault.kind == "stall" and i == len(chunks) // 2:
                 await self.hang.wait()
             if fault is not None and fault.kind == "midstream_error" and i == len(chunks) // 2:

@@ -39,8 +39,8 @@ _STREAMS: dict[Pair, Callable[[ResponseContext], StreamTranslator]] = {
     (Api.ANTHROPIC, Api.OPENAI): OpenAIToAnthropicStream,
 }
 _ERRORS: dict[Pair, Callable[[JSON], JSON]] = {
-    (Api.OPENAI, Api.OPENAI): passthrough.error,
-    (Api.ANTHROPIC, Api.ANTHROPIC): passthrough.error,
+    (Api.OPENAI, Api.OPENAI): passthrough.openai_error,
+    (Api.ANTHROPIC, Api.ANTHROPIC): passthrough.anthropic_error,
     (Api.OPENAI, Api.ANTHROPIC): errors.to_openai,
     (Api.ANTHROPIC, Api.OPENAI): errors.to_anthropic,
 }
@@ -74,7 +74,8 @@ def is_content_event(upstream: Api, event: JSON) -> bool:
 def _openai_content(event: JSON) -> bool:
     # A finish_reason alone is not content: a stream that finishes with nothing in it is an
     # empty answer, to fail over from like an empty JSON answer.
-    for choice in event.get("choices") or ():
+    choices = event.get("choices")
+    for choice in choices if isinstance(choices, list) else ():
         if not isinstance(choice, dict):
             continue
         delta = choice.get("delta") or {}
@@ -93,7 +94,12 @@ def _anthropic_content(event: JSON) -> bool:
     kind = event.get("type")
     if kind == "content_block_start":
         block = event.get("content_block")
-        return isinstance(block, dict) and block.get("type") == "tool_use"
+        # A tool call, redacted thinking or a server tool is content as it starts; so is a
+        # text or thinking block that some compatible servers send whole in its start.
+        return isinstance(block, dict) and (
+            block.get("type") not in ("text", "thinking")
+            or bool(block.get("text") or block.get("thinking"))
+        )
     if kind == "content_block_delta":
         delta = event.get("delta")
         return isinstance(delta, dict) and bool(

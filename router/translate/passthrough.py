@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from router.translate import errors
 from router.translate.context import ResponseContext, TranslatedRequest
 from router.translate.sse import DONE, data_frame, event_frame
 from router.types import JSON
@@ -43,8 +44,21 @@ def response(body: JSON, ctx: ResponseContext) -> JSON:
     return body
 
 
-def error(body: JSON) -> JSON:
-    return body
+def openai_error(body: JSON) -> JSON:
+    """An OpenAI-format error passes as it is; whatever else a compatible server sent is
+    rewritten into that format (errors always use the caller's format)."""
+    inner = body.get("error")
+    if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+        return body
+    return errors.to_openai(body)
+
+
+def anthropic_error(body: JSON) -> JSON:
+    inner = body.get("error")
+    if (body.get("type") == "error" and isinstance(inner, dict)
+            and isinstance(inner.get("message"), str) and isinstance(inner.get("type"), str)):
+        return body
+    return errors.to_anthropic(body)
 
 
 class OpenAIStream:

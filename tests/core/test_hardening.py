@@ -273,3 +273,57 @@ def test_fuzzed_bodies_never_get_a_500(h: Harness) -> None:
         client.close()
         logs.configure(console=False, level="info")
     assert "unhandled error" not in out.getvalue()
+
+
+def test_a_nonsense_stream_event_fails_over_before_content_and_ends_cleanly_after(h: Harness) -> None:
+    bad, good = FakeUpstream(), FakeUpstream()
+    url = h.router({"providers": [
+        {**provider("bad", h.upstream("bad", bad), {"m": []}), "models": [{"name": "m", "weight": 1}]},
+        {**provider("good", h.upstream("good", good), {"m": []}),
+         "models": [{"name": "m", "weight": 1e-9}]}],
+        "routes": [{"name": "free", "strategy": "weighted"}]})
+    stream = {"model": "free", "messages": USER, "stream": True}
+    bad.inject(Fault(kind="bad_event", status=200))  # before any content: fail over
+    r = httpx.post(f"{url}/v1/chat/completions", json=stream)
+    assert r.status_code == 200 and r.headers["x-freerouter-backend"] == "good/m"
+    bad.inject(Fault(kind="bad_event", status=201))  # after content: in-band error, one response
+    r = httpx.post(f"{url}/v1/chat/completions", json=stream)
+    frames = [f for f in r.text.split("\n\n") if f]
+    assert r.status_code == 200 and "HTTP/1.1" not in r.text
+    assert '"error"' in frames[-2] and frames[-1] == "data: [DONE]"
+    r = httpx.post(f"{url}/v1/messages", json={**stream, "max_tokens": 20})
+    assert r.status_code == 200 and "HTTP/1.1" not in r.text
+
+
+def test_a_nonstandard_upstream_error_body_is_rewritten_into_the_callers_format(h: Harness) -> None:
+    fake = FakeUpstream()
+    url = h.router({"providers": [provider("p", h.upstream("p", fake), {"m": []})]})
+    fake.inject(Fault(status=400, body=b'{"detail": "temperature out of range"}'))
+    r = httpx.post(f"{url}/v1/chat/completions", json={"model": "free", "messages": USER})
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == "temperature out of range"
+    fake.inject(Fault(status=400, body=b'{"detail": "temperature out of range"}'))
+    r = httpx.post(f"{url}/v1/messages", json={"model": "free", "max_tokens": 5, "messages": USER})
+    assert r.status_code == 400 and r.json()["type"] == "error"
+    assert r.json()["error"]["message"] == "temperature out of range"
+
+
+def test_every_answer_carries_a_request_id(h: Harness) -> None:
+    url = h.router({"providers": [provider("p", h.upstream("p", FakeUpstream()), {"m": []})]})
+    assert httpx.get(f"{url}/v1/models").headers["x-request-id"]
+    r = httpx.post(f"{url}/v1/messages/count_tokens", json={"model": "free", "messages": USER})
+    assert r.status_code == 200 and r.headers["x-request-id"]
+
+
+def test_hostile_keys_and_model_lists(h: Harness) -> None:
+    url = keyed(h)
+    r = httpx.post(f"{url}/v1/chat/completions", json={"model": "free", "messages": USER},
+                   headers={"Authorization": b"Bearer \xff\xfe"})  # not UTF-8
+    assert r.status_code == 401
+    r = httpx.post(f"{url}/v1/chat/completions", json={"model": "free", "messages": USER},
+                   headers={"Authorization": "Bearer", "x-api-key": "sk-client-bob-0002"})
+    assert r.status_code == 200  # an empty Bearer does not hide a valid x-api-key
+    alice = {"Authorization": "Bearer sk-client-alice-0001"}
+    many = {"model": "free", "models": [f"m{i}" for i in range(100_000)], "messages": USER}
+    r = httpx.post(f"{url}/v1/chat/completions", json=many, headers=alice)
+    assert r.status_code == 400 and "models" in r.json()["error"]["message"]
