@@ -87,13 +87,14 @@ class Pool:
         if fallbacks is not None and (not isinstance(fallbacks, list) or len(fallbacks) > MAX_FALLBACKS):
             raise RequestError(f"`models` must be an array of at most {MAX_FALLBACKS} model names",
                                param="models")
-        given = ([model] if model is not None else []) + (fallbacks or [])
+        given: list[object] = ([model] if model is not None else []) + (fallbacks or [])
         if not given:
             raise RequestError("`model` is required", param="model")
-        if not all(isinstance(name, str) for name in given):
+        names = [name for name in given if isinstance(name, str)]
+        if len(names) != len(given):
             raise RequestError("`model` and every entry of `models` must be a string", param="model")
         plan: list[Target] = []
-        for name in dict.fromkeys(given):
+        for name in dict.fromkeys(names):
             target = self.resolve(name)
             if target is None:
                 raise ModelNotFound(
