@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -123,6 +124,18 @@ async def load(url: str, total: int, concurrency: int, seed: int) -> Counter[str
     return outcomes
 
 
+async def upstream_stats(ports: list[int]) -> dict[str, Any]:
+    total: Counter[str] = Counter()
+    requests = 0
+    async with aiohttp.ClientSession() as s:
+        for port in ports:
+            async with s.get(f"http://127.0.0.1:{port}/__stats") as r:
+                stats = await r.json()
+            requests += stats["requests"]
+            total.update(stats["injected"])
+    return {"requests": requests, "injected": total}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20_000)
@@ -148,16 +161,26 @@ def main() -> None:
         procs.append(router)
         url = f"http://127.0.0.1:{port}"
         asyncio.run(wait_ready(url))
-        asyncio.run(load(url, 500, args.concurrency, seed=0))  # warm-up
+        # Warm-up at full concurrency, so connection pools and caches reach their steady size.
+        asyncio.run(load(url, 2000, args.concurrency, seed=0))
+        time.sleep(1.0)
         base = (rss_kib(router.pid), fds(router.pid))
+        before = asyncio.run(upstream_stats(ports))
         started = time.monotonic()
         outcomes = asyncio.run(load(url, args.requests, args.concurrency, seed=1))
         elapsed = time.monotonic() - started
         time.sleep(1.0)  # let closed connections be reaped
         after = (rss_kib(router.pid), fds(router.pid))
         accounted = sum(outcomes.values())
+        upstream = asyncio.run(upstream_stats(ports))
+        upstream["requests"] -= before["requests"]
+        upstream["injected"].subtract(before["injected"])
         print(f"requests: {args.requests} in {elapsed:.1f} s ({args.requests / elapsed:.0f}/s), "
               f"concurrency {args.concurrency}, upstream fault rate {args.chaos:.0%}")
+        faults = sum(upstream["injected"].values())
+        print(f"upstream calls: {upstream['requests']}, faults injected: {faults} "
+              f"({', '.join(f'{k} {n}' for k, n in upstream['injected'].most_common())})")
+        print("client outcomes:")
         for key, n in sorted(outcomes.items(), key=lambda kv: -kv[1]):
             print(f"  {key:<40} {n:>7}")
         print(f"accounted for: {accounted} / {args.requests}; broken: "

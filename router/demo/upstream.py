@@ -14,7 +14,7 @@ import contextlib
 import random
 import re
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +70,7 @@ class FakeUpstream:
         self.behaviours = dict(behaviours or {})
         self.default = default or Behaviour()
         self.chaos = chaos  # share of requests that get a random fault from CHAOS
+        self.injected: Counter[str] = Counter()  # chaos faults given, by kind (GET /__stats)
         self.rng = random.Random(seed)
         self.api_key = api_key
         self.faults: deque[Fault] = deque()
@@ -88,7 +89,11 @@ class FakeUpstream:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/__stats", self._stats)
         return app
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response({"requests": len(self.chat_requests), "injected": self.injected})
 
     async def _models(self, request: web.Request) -> web.Response:
         if (denied := self._auth(request)) is not None:
@@ -108,7 +113,9 @@ class FakeUpstream:
                 self.faults.remove(fault)
                 return fault
         if self.chaos and self.rng.random() < self.chaos:
-            return self.rng.choice(CHAOS)
+            fault = self.rng.choice(CHAOS)
+            self.injected[f"{fault.kind} {fault.status}" if fault.kind == "status" else fault.kind] += 1
+            return fault
         return None
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
