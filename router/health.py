@@ -120,7 +120,7 @@ class _Health:
     view_until: float = 0.0
 
 
-SCORE_STALENESS = 0.01  # a cached candidate's score may be this far from the current one
+SCORE_REFRESH_S = 1.0  # a cached candidate's score is at most this old
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +244,6 @@ class HealthTracker:
         h = self._get(outcome.backend_id, provider)
         now = self._clock.monotonic()
         before = self._view(h, now)
-        before_until = h.view_until
         # A probe landing while a request is on trial does not decide the trial.
         is_trial = before.state is State.HALF_OPEN and not (outcome.probe and h.trial_inflight)
         if not outcome.probe:
@@ -256,11 +255,11 @@ class HealthTracker:
             self._failed(h, outcome, now, is_trial, before)
         h.view = None
         after = self._view(h, now)
-        # Cached candidate lists go stale only on a change that matters to routing: a small
-        # score drift from one more success must not rebuild them on every request.
+        # Cached candidate lists are rebuilt at once when a backend opens or closes; a score
+        # that merely drifts is picked up within SCORE_REFRESH_S, not on every request.
         if (after.open, after.told_to_wait, after.state) != (
             before.open, before.told_to_wait, before.state
-        ) or abs(after.score - before.score) >= SCORE_STALENESS or h.view_until != before_until:
+        ):
             self._generation += 1
 
     def _succeeded(self, h: _Health, outcome: Outcome, now: float, is_trial: bool) -> None:
@@ -371,8 +370,10 @@ class HealthTracker:
             chosen = [Candidate(b, v.score) for b, v in views if v.open or not v.told_to_wait]
         else:
             chosen = [Candidate(b, v.score) for b, v in views if v.open]
-        # The views were read now: the list holds until any of them changes or expires.
-        return _Chosen(backends, self._generation, valid_until, tuple(chosen))
+        # The views were read now: the list holds until one of them changes state or expires,
+        # and its scores are refreshed every SCORE_REFRESH_S.
+        return _Chosen(backends, self._generation, min(valid_until, now + SCORE_REFRESH_S),
+                       tuple(chosen))
 
     def probe_wanted(self, backends: Sequence[Backend]) -> bool:
         """False when every backend waits on its upstream's word: a probe could only be told

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
+import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
@@ -39,6 +40,12 @@ SECRET_SHAPES = re.compile(
     r"|\b(?:sk|gsk|sk-or|sk-ant|csk|hf|xai|pplx)[-_][\w-]{8,}"
     r"|\bAIza[\w-]{20,}"
 )
+# Fields whose values the router itself chooses (config names, enums, its own clock): scrubbing
+# them on every access line would cost more than the rest of the line. Not request_id: a client
+# may choose it.
+ROUTER_CHOSEN = frozenset({"api", "route", "strategy", "backend", "client", "level", "timestamp",
+                           "status", "attempts", "duration_ms", "ttft_ms", "prompt_tokens",
+                           "completion_tokens"})
 # Field names are chosen by code, so a few hundred at most; past this, stop remembering.
 MAX_REMEMBERED_FIELDS = 1024
 
@@ -84,10 +91,16 @@ class Redactor:
 
     def __call__(self, _logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
         for field, value in event_dict.items():
+            if field in ROUTER_CHOSEN:
+                continue  # values from the config or the code, never from a client
             # The message itself is never blanked, only scrubbed: it says what happened.
             blank = field != "event" and self.sensitive(field)
             event_dict[field] = REDACTED if blank else self.scrub(value)
         return event_dict
+
+
+def _orjson_dumps(obj: Any, **_: Any) -> str:
+    return orjson.dumps(obj, default=repr).decode()
 
 
 def configure(console: bool = False, level: str = "info", stream: TextIO | None = None,
@@ -101,7 +114,7 @@ def configure(console: bool = False, level: str = "info", stream: TextIO | None 
         raise ValueError(f"unknown log level {level!r}: use debug, info, warning or error") from None
     renderer: Processor = (
         structlog.dev.ConsoleRenderer(colors=stream is None and sys.stdout.isatty())
-        if console else structlog.processors.JSONRenderer(sort_keys=False)
+        if console else structlog.processors.JSONRenderer(serializer=_orjson_dumps)
     )
     structlog.configure(
         processors=[

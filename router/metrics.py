@@ -4,6 +4,8 @@ enums (api, reason, result, kind, status), never from what a client typed."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -31,6 +33,7 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        self._children: dict[tuple[object, ...], Any] = {}
         # The standard process_* and python_* series, for memory and CPU panels.
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
@@ -87,40 +90,49 @@ class Metrics:
             ["backend"], registry=r,
         )
 
+    # Label children are looked up once and kept: prometheus-client's labels() validates and
+    # locks on every call, which is most of a metric update's cost on the request path.
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def request_done(self, api: Api, route: str, status: int, duration_s: float) -> None:
-        self.requests.labels(api.value, route, str(status)).inc()
-        self.request_duration.labels(api.value, route).observe(duration_s)
+        self._child(self.requests, api.value, route, str(status)).inc()
+        self._child(self.request_duration, api.value, route).observe(duration_s)
 
     def selected(self, route: str, backend: str, strategy: str) -> None:
-        self.selections.labels(route, backend, strategy).inc()
+        self._child(self.selections, route, backend, strategy).inc()
 
     def failed(self, backend: str, reason: FailureReason) -> None:
-        self.failures.labels(backend, reason.value).inc()
+        self._child(self.failures, backend, reason.value).inc()
 
     def fell_back(self, route: str) -> None:
-        self.fallbacks.labels(route).inc()
+        self._child(self.fallbacks, route).inc()
 
     def first_byte(self, backend: str, latency_s: float) -> None:
-        self.upstream_latency.labels(backend).observe(latency_s)
+        self._child(self.upstream_latency, backend).observe(latency_s)
 
     def first_token(self, backend: str, ttft_s: float) -> None:
-        self.ttft.labels(backend).observe(ttft_s)
+        self._child(self.ttft, backend).observe(ttft_s)
 
     def health(self, backend: str, score: float, up: bool) -> None:
-        self.health_score.labels(backend).set(score)
-        self.backend_up.labels(backend).set(1.0 if up else 0.0)
+        self._child(self.health_score, backend).set(score)
+        self._child(self.backend_up, backend).set(1.0 if up else 0.0)
 
     def probed(self, backend: str, result: str) -> None:
-        self.probes.labels(backend, result).inc()
+        self._child(self.probes, backend, result).inc()
 
     def used_tokens(self, backend: str, prompt: int, completion: int) -> None:
         if prompt:
-            self.tokens.labels(backend, "prompt").inc(prompt)
+            self._child(self.tokens, backend, "prompt").inc(prompt)
         if completion:
-            self.tokens.labels(backend, "completion").inc(completion)
+            self._child(self.tokens, backend, "completion").inc(completion)
 
     def inflight_change(self, backend: str, delta: int) -> None:
-        self.inflight.labels(backend).inc(delta)
+        self._child(self.inflight, backend).inc(delta)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
