@@ -195,9 +195,9 @@ def main() -> None:
         if accounted != args.requests or tracebacks or any(k.startswith("BROKEN") for k in outcomes):
             sys.exit(1)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
 
 
 if __name__ == "__main__":

@@ -188,10 +188,12 @@ class Budgets:
                 out[unit] = left
         return out
 
-    def refill_in(self, backend: Backend) -> float:
+    def refill_in(self, backend: Backend, buckets: list[_Bucket] | None = None) -> float:
         """Seconds until `backend` may be sent one more request (0 when it may now)."""
         now = self._clock.monotonic()
-        waits = [self._window(b).refill_in(now, b.limit) for b in self._buckets(backend)]
+        if buckets is None:
+            buckets = self._buckets(backend)
+        waits = [self._window(b).refill_in(now, b.limit) for b in buckets]
         for unit in ("rpm", "rpd"):
             report = self._reported.get((backend.id, unit))
             if report is not None and report.left(now) == 0:
@@ -205,10 +207,11 @@ class Budgets:
         """Count one request against every budget of `backend`, if each has room; else False
         and nothing is counted. Check and count happen without an await in between, so two
         requests on the event loop never both take the last slot."""
-        if not self.has_room(backend):
+        buckets = self._buckets(backend)
+        if self.refill_in(backend, buckets) > 0.0:
             return False
         now = self._clock.monotonic()
-        for bucket in self._buckets(backend):
+        for bucket in buckets:
             self._window(bucket).add(now, bucket.limit)
         recent = self._recent.setdefault(backend.id, deque(maxlen=RECENT_SENDS))
         recent.append(now)
