@@ -431,11 +431,10 @@ def simulate(name: str, make_router: Callable[[Sim], Router], seed: int, hours: 
 
 
 ROUTERS: Sequence[tuple[str, Callable[[Sim], Router]]] = (
-    # max_queue_s = 10 is the router's default; 0 answers 503 at once.
-    ("freerouter random (default, max_queue_s 10)",
-     lambda s: Freerouter(s, UniformRandom(s.rng), 10.0)),
-    ("freerouter weighted (max_queue_s 10)", lambda s: Freerouter(s, Weighted(s.rng), 10.0)),
-    ("freerouter random, max_queue_s 0", lambda s: Freerouter(s, UniformRandom(s.rng))),
+    # [routing] max_queue_s = 10 (recommended for free pools); the default 0 answers 503 at once.
+    ("freerouter random, max_queue_s 10", lambda s: Freerouter(s, UniformRandom(s.rng), 10.0)),
+    ("freerouter weighted, max_queue_s 10", lambda s: Freerouter(s, Weighted(s.rng), 10.0)),
+    ("freerouter random, max_queue_s 0 (default)", lambda s: Freerouter(s, UniformRandom(s.rng))),
     ("uniform random, no budgets", UniformNoBudgets),
 )
 

@@ -33,8 +33,9 @@ class ServerConfig:
 class RoutingConfig:
     min_output_tokens: int = 1024
     # When every capable backend cools down or is over budget, wait up to this long for the
-    # soonest to recover before answering 503 (an extension; 0 answers at once).
-    max_queue_s: float = 10.0
+    # soonest to recover before answering 503 (an extension; 0, the default, answers at once
+    # as INTERFACE.md says).
+    max_queue_s: float = 0.0
     discovery_interval_s: float = 3600.0  # how often discovering providers re-list their models
 
 

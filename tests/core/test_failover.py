@@ -248,3 +248,18 @@ def test_after_a_failure_the_router_waits_for_an_untried_backend_to_recover(h: H
     r = httpx.post(f"{url}/v1/chat/completions", json={"model": "free", "messages": USER})
     assert r.status_code == 200 and r.json()["model"] == "b/m"
     assert r.headers["x-freerouter-attempts"] == "2" and 2.5 <= sum(clock.slept) <= 4
+
+
+def test_by_default_all_cooling_is_503_at_once_even_for_a_short_cooldown(h: Harness) -> None:
+    clock = SteppedClock()
+    fake = FakeUpstream()
+    url = h.router({"providers": [provider("p", h.upstream("p", fake), {"m": []})]},
+                   clock=clock, sleep=clock.sleep)
+    fake.inject(Fault(status=429, headers={"Retry-After": "3"}))
+    httpx.post(f"{url}/v1/chat/completions", json={"model": "free", "messages": USER})
+    r = httpx.post(f"{url}/v1/chat/completions", json={"model": "free", "messages": USER})
+    assert r.status_code == 503 and r.headers["Retry-After"] == "3"
+    assert clock.slept == []
+    r = httpx.post(f"{url}/v1/messages", json={"model": "free", "max_tokens": 9, "messages": USER})
+    assert r.status_code == 529 and r.json()["error"]["type"] == "overloaded_error"
+    assert r.headers["Retry-After"] == "3"
