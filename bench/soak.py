@@ -27,6 +27,8 @@ import orjson
 CONFIG = """
 [server]
 shutdown_delay_s = 0
+[routing]
+max_queue_s = 10  # as the deploy config: wait out a 1 s rate-limit cooldown rather than 503
 [health]
 probe_interval_s = 3600
 {providers}

@@ -308,14 +308,18 @@ class HealthTracker:
         # that the first one was wrong.
         if until > h.wait_until:
             h.wait_until, h.wait_reason = until, reason
-        h.trial_pending = True
+        # A rate limit says when it ends: traffic resumes in full then. A trial request first
+        # would leave the backend with one request in flight for the trial's duration, and a
+        # pool whose backends all just came back from a 429 would answer 503s meanwhile.
+        trial = reason is not FailureReason.RATE_LIMITED
+        h.trial_pending = h.trial_pending or trial
         if provider_wide:
             current, _ = self._provider_wait.get(h.provider, (0.0, reason))
             if until > current:
                 self._provider_wait[h.provider] = (until, reason)
             for other in self._health.values():
                 if other.provider == h.provider:
-                    other.trial_pending = True
+                    other.trial_pending = other.trial_pending or trial
                     other.view = None
                     self._generation += 1
 
