@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import re
-from collections import deque
 from collections.abc import Mapping
 from itertools import count
 from typing import Any
@@ -23,29 +21,20 @@ import orjson
 from aiohttp import web
 
 from router.demo.anthropic_validation import validate_anthropic_request
-from router.demo.upstream import Behaviour, Fault, Received
+from router.demo.upstream import Behaviour, Fault, Received, ScriptedUpstream
 from router.types import JSON
 
 
-class FakeAnthropicUpstream:
+class FakeAnthropicUpstream(ScriptedUpstream):
     def __init__(
         self, behaviours: Mapping[str, Behaviour] | None = None, *, seed: int = 0,
         api_key: str | None = None, default: Behaviour | None = None,
         tool_inputs: Mapping[str, JSON] | None = None,
     ) -> None:
-        self.behaviours = dict(behaviours or {})
+        super().__init__(behaviours, seed=seed, api_key=api_key, default=default)
         # scripted `input` per tool name, so a real agent can run the call; else made up
         self.tool_inputs = dict(tool_inputs or {})
-        self.default = default or Behaviour()
-        self.rng = random.Random(seed)
-        self.api_key = api_key
-        self.faults: deque[Fault] = deque()
-        self.received: list[Received] = []
-        self.hang = asyncio.Event()  # hangs last until this is set (or the client gives up)
         self._ids = count(1)
-
-    def inject(self, *faults: Fault) -> None:
-        self.faults.extend(faults)
 
     @property
     def message_requests(self) -> list[Received]:
@@ -72,13 +61,6 @@ class FakeAnthropicUpstream:
             "first_id": data[0]["id"] if data else None,
             "last_id": data[-1]["id"] if data else None,
         })
-
-    def _next_fault(self, model: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.model in (None, model):
-                self.faults.remove(fault)
-                return fault
-        return None
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         try:

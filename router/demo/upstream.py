@@ -62,7 +62,10 @@ class Received:
     problems: list[str]
 
 
-class FakeUpstream:
+class ScriptedUpstream:
+    """What every fake upstream shares: per-model behaviours, scripted and random faults, and
+    the record of the requests it received."""
+
     def __init__(
         self, behaviours: Mapping[str, Behaviour] | None = None, *, seed: int = 0,
         api_key: str | None = None, default: Behaviour | None = None, chaos: float = 0.0,
@@ -81,6 +84,19 @@ class FakeUpstream:
     def inject(self, *faults: Fault) -> None:
         self.faults.extend(faults)
 
+    def _next_fault(self, model: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.model in (None, model):
+                self.faults.remove(fault)
+                return fault
+        if self.chaos and self.rng.random() < self.chaos:
+            fault = self.rng.choice(CHAOS)
+            self.injected[f"{fault.kind} {fault.status}" if fault.kind == "status" else fault.kind] += 1
+            return fault
+        return None
+
+
+class FakeUpstream(ScriptedUpstream):
     @property
     def chat_requests(self) -> list[Received]:
         return [r for r in self.received if r.path.endswith("/chat/completions")]
@@ -105,17 +121,6 @@ class FakeUpstream:
     def _auth(self, request: web.Request) -> web.Response | None:
         if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "invalid_api_key", "Incorrect API key provided")
-        return None
-
-    def _next_fault(self, model: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.model in (None, model):
-                self.faults.remove(fault)
-                return fault
-        if self.chaos and self.rng.random() < self.chaos:
-            fault = self.rng.choice(CHAOS)
-            self.injected[f"{fault.kind} {fault.status}" if fault.kind == "status" else fault.kind] += 1
-            return fault
         return None
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
