@@ -45,7 +45,7 @@ SECRET_SHAPES = re.compile(
 # may choose it.
 ROUTER_CHOSEN = frozenset({"api", "route", "strategy", "backend", "client", "level", "timestamp",
                            "status", "attempts", "duration_ms", "ttft_ms", "prompt_tokens",
-                           "completion_tokens"})
+                           "completion_tokens", "stream"})
 # Field names are chosen by code, so a few hundred at most; past this, stop remembering.
 MAX_REMEMBERED_FIELDS = 1024
 
@@ -156,6 +156,8 @@ def access_log(
     prompt_tokens: int | None = None,
     completion_tokens: int | None = None,
     client: str | None = None,
+    stream: bool = False,
+    error: str | None = None,
 ) -> None:
     """One line per client request. `client` is the client key's configured NAME, never the key;
     `backend` is the one that answered (None when none was tried or all failed)."""
@@ -174,6 +176,8 @@ def access_log(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         client=client,
+        stream=stream,
+        error=error,
     )
 
 

@@ -162,5 +162,5 @@ def _log(request: web.Request, call: Call, duration_s: float) -> None:
         backend=call.backend,
         ttft_ms=round(call.ttft_s * 1000, 2) if call.ttft_s is not None else None,
         prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens,
-        client=call.client,
+        client=call.client, stream=call.stream, error=call.error,
     )
