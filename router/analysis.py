@@ -1,12 +1,13 @@
-"""Request analysis: which capabilities a request needs, how long its prompt is, and its sticky
-session key. Works on the client's own body, in either API's shape, before any translation."""
+"""Request analysis of a messages-shaped body (Chat Completions or Anthropic Messages, before any
+translation): which capabilities it needs and how long its prompt is. Each client API (router.wire)
+finds its own sticky session key and calls this."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from router.types import JSON, Api, Capability, Needs
+from router.types import JSON, Capability, Needs
 
 # A rough, fast estimate: ~4 characters per token for text and JSON schemas, and a flat cost per
 # image (providers bill a typical image at 500-1600 tokens; base64 length says nothing useful).
@@ -16,7 +17,7 @@ MESSAGE_OVERHEAD_TOKENS = 4
 MAX_DEPTH = 32
 
 
-def analyse(body: JSON, api: Api, session_header: str | None = None) -> Needs:
+def analyse(body: JSON, session_key: str | None = None) -> Needs:
     needs: set[Capability] = set()
     chars = 0
     images = 0
@@ -40,7 +41,7 @@ def analyse(body: JSON, api: Api, session_header: str | None = None) -> Needs:
     return Needs(
         capabilities=frozenset(needs),
         prompt_tokens=tokens,
-        session_key=session_header or _session_key(body, api),
+        session_key=session_key,
         stream=body.get("stream") is True,
     )
 
@@ -87,17 +88,6 @@ def _format_needs(body: JSON) -> set[Capability]:
     if isinstance(output, dict) and isinstance(output.get("format"), dict):
         return {Capability.JSON_SCHEMA}
     return set()
-
-
-def _session_key(body: JSON, api: Api) -> str | None:
-    if api is Api.OPENAI:
-        user = body.get("user")
-        return user if isinstance(user, str) and user else None
-    meta = body.get("metadata")
-    if isinstance(meta, Mapping):
-        uid = meta.get("user_id")
-        return uid if isinstance(uid, str) and uid else None
-    return None
 
 
 def _text_len(v: Any) -> int:

@@ -12,7 +12,18 @@ from aiohttp import web
 from router import logs
 from router.api import anthropic, models, openai, ops
 from router.api.middleware import make_middleware
-from router.appkeys import CLIENT_LIMITS, CLOCK, HEALTH, METRICS, PLUGINS, PROXY, READINESS, RELOADER, RUNTIME
+from router.appkeys import (
+    CLIENT_LIMITS,
+    CLOCK,
+    HEALTH,
+    METRICS,
+    PLUGINS,
+    PROXY,
+    READINESS,
+    RELOADER,
+    RUNTIME,
+    STARTED_AT,
+)
 from router.budget import Budgets, provider_limits
 from router.client_limits import ClientLimits
 from router.clock import Clock, SystemClock
@@ -47,6 +58,7 @@ def create_app(
     budgets = Budgets(clock, lambda name: provider_limits(app[RUNTIME].current.config, name))
     health = HealthTracker(clock, metrics, budgets)
     app[CLOCK] = clock
+    app[STARTED_AT] = int(clock.wall())
     app[CLIENT_LIMITS] = ClientLimits(config.server.client_rpm, clock)
     app[METRICS] = metrics
     app[HEALTH] = health

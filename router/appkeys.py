@@ -23,5 +23,6 @@ READINESS = web.AppKey("readiness", Readiness)
 PLUGINS = web.AppKey("plugins", Plugins)
 CLOCK = web.AppKey("clock", Clock)
 CLIENT_LIMITS = web.AppKey("client_limits", ClientLimits)
+STARTED_AT = web.AppKey("started_at", int)  # epoch seconds: the `created` of every listed model
 # Builds a fresh Runtime from the config source (SIGHUP reload); raises ConfigError.
 RELOADER: web.AppKey[Callable[[], Runtime]] = web.AppKey("reloader")

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from router.metrics import UNKNOWN_ROUTE
 from router.types import Api
+from router.wire import ClientApi
 
 
 @dataclass(slots=True)
 class Call:
-    api: Api
+    wire: ClientApi  # the API the client speaks, recognised once from its request
     request_id: str
     started: float  # monotonic
     route: str = UNKNOWN_ROUTE
@@ -25,3 +26,7 @@ class Call:
     client: str | None = None  # the client key's name, never the key
     stream: bool = False
     error: str | None = None  # the error type, when the answer is an error
+
+    @property
+    def api(self) -> Api:
+        return self.wire.api

@@ -12,6 +12,7 @@ from typing import Any
 
 from providers.discovery import DISCOVERY_METHODS
 from router.types import Api, Backend, Capability
+from router.wire import UPSTREAM_APIS
 
 
 class ConfigError(Exception):
@@ -284,11 +285,11 @@ class _Parser:
         return tuple(v)
 
     def api(self, v: Any, where: str) -> Api | None:
-        try:
-            return Api(v)
-        except ValueError:
-            self.err(where, f"{v!r} is not one of: openai, anthropic")
-            return None
+        found = next((api for api in UPSTREAM_APIS if api.value == v), None)
+        if found is None:
+            words = ", ".join(api.value for api in Api if api in UPSTREAM_APIS)
+            self.err(where, f"{v!r} is not one of: {words}")
+        return found
 
     def model(self, t: dict[str, Any], where: str) -> ModelConfig | None:
         self.check_keys(t, f"{where}.", set(_MODEL_FIELDS) | {"name", "capabilities"})

@@ -11,11 +11,9 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 
-from router.analysis import analyse
 from router.budget import quota_headers
 from router.call import Call
 from router.clock import Clock
-from router.error_bodies import error_body
 from router.errors import (
     AllFailed,
     BadResponse,
@@ -29,21 +27,11 @@ from router.metrics import Metrics
 from router.pool import Target
 from router.redact import redact, redact_bytes
 from router.runtime import Runtime
-from router.tokens import reported
-from router.translate import (
-    ResponseContext,
-    StreamTranslator,
-    is_content_event,
-    stream_translator,
-    translate_error,
-    translate_request,
-    translate_response,
-)
-from router.types import JSON, Api, Backend, FailureReason, Needs, Outcome
+from router.translate import ResponseContext, StreamTranslator
+from router.types import JSON, Backend, FailureReason, Needs, Outcome
 from router.upstream import Provider, UpstreamReply, UpstreamRequest
+from router.wire import ClientApi, Translation, UpstreamApi, upstream_api
 
-ANTHROPIC_DEFAULT_MAX_TOKENS = 4096  # when an OpenAI client sent none and Anthropic needs one
-MIN_THINKING_BUDGET = 1024  # Anthropic's floor for thinking.budget_tokens
 MIN_QUEUE_WAIT_S = 0.05  # never spin while waiting for a backend to recover
 MAX_PREAMBLE_EVENTS = 256  # events without content before a stream counts as unusable
 # Fields of the client's body that are the router's business, never the upstream's.
@@ -54,7 +42,9 @@ PASSED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
 @dataclass(frozen=True, slots=True)
 class _Attempt:
     call: Call
-    api: Api
+    client: ClientApi
+    upstream: UpstreamApi
+    translation: Translation
     body: JSON
     needs: Needs
     target: Target
@@ -78,7 +68,7 @@ class Proxy:
         self, request: web.Request, runtime: Runtime, call: Call, body: JSON,
         client_headers: Mapping[str, str],
     ) -> web.StreamResponse:
-        needs = analyse(body, call.api, request.headers.get("x-session-id"))
+        needs = call.wire.analyse(body, request.headers.get("x-session-id"))
         call.stream = needs.stream
         plan = runtime.pool.plan(body.get("model"), body.get("models"))
         call.route = plan[0].label
@@ -139,8 +129,9 @@ class Proxy:
                 self._metrics.selected(target.label, backend.id, target.strategy_name)
                 if call.attempts > 1:
                     self._metrics.fell_back(call.route)
-                attempt = _Attempt(call, call.api, body, needs, target, backend,
-                                   runtime.providers[backend.provider], client_headers,
+                attempt = _Attempt(call, call.wire, upstream_api(backend.api),
+                                   call.wire.translation(backend.api), body, needs, target,
+                                   backend, runtime.providers[backend.provider], client_headers,
                                    runtime.secrets)
                 try:
                     return await self._attempt(request, attempt), None
@@ -156,19 +147,20 @@ class Proxy:
     # -- one attempt -------------------------------------------------------------------------
 
     async def _attempt(self, request: web.Request, a: _Attempt) -> web.StreamResponse:
-        translated = translate_request(dict(a.body), a.api, a.backend.api)
+        translated = a.translation.request(dict(a.body))
         upstream_body = translated.body
         upstream_body["model"] = a.backend.model
         for name in ROUTER_FIELDS:
             upstream_body.pop(name, None)
-        _clamp_max_tokens(upstream_body, a.backend, a.needs)
-        if a.needs.stream and a.backend.api is Api.OPENAI:
-            upstream_body["stream_options"] = {"include_usage": True}
+        # The client's max_tokens is a ceiling, never a filter: forward what the backend has room for.
+        room = max(a.backend.context_length - a.needs.prompt_tokens, 1)
+        a.upstream.prepare(upstream_body, room, a.needs.stream)
         ctx = ResponseContext(
             served_model=a.backend.id,
-            include_usage=_asked_usage(a.body),
+            include_usage=a.client.wants_stream_usage(a.body),
             prompt_tokens=a.needs.prompt_tokens,
             tool_names=translated.tool_names,
+            created=int(self._clock.wall()),
         )
         started = self._clock.monotonic()
         self._metrics.inflight_change(a.backend.id, 1)
@@ -176,7 +168,7 @@ class Proxy:
         try:
             reply = await a.provider.send(UpstreamRequest(
                 a.backend, upstream_body, a.needs.stream,
-                a.client_headers if a.api is a.backend.api else {},
+                a.client_headers if a.client.api is a.backend.api else {},
             ))
             latency = self._clock.monotonic() - started
             self._metrics.first_byte(a.backend.id, latency)
@@ -194,7 +186,7 @@ class Proxy:
     ) -> web.Response:
         assert reply.json is not None
         self._succeeded(a, latency, reply.json, reply.headers)
-        body = translate_response(reply.json, a.api, a.backend.api, ctx)
+        body = a.translation.response(reply.json, ctx)
         a.call.ttft_s = self._clock.monotonic() - a.call.started
         self._metrics.first_token(a.backend.id, a.call.ttft_s)
         return web.Response(
@@ -214,7 +206,7 @@ class Proxy:
             # failure (429 in-band, empty stream, hang) can still go to another backend.
             async for event in events:
                 preamble.append(event)
-                if is_content_event(a.backend.api, event):
+                if a.upstream.is_content(event):
                     break
                 if len(preamble) >= MAX_PREAMBLE_EVENTS:
                     raise BadResponse("the upstream stream sent no content in its first events")
@@ -226,7 +218,7 @@ class Proxy:
                 raise BadResponse("the upstream sent an unusable stream event") from None
             raise
         self._succeeded(a, latency, None, reply.headers)
-        translator = stream_translator(a.api, a.backend.api, ctx)
+        translator = a.translation.stream(ctx)
         response = web.StreamResponse(status=200, headers={
             **_answer_headers(a.call, reply.headers), "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
@@ -251,7 +243,7 @@ class Proxy:
                     "the upstream sent an unusable stream event")
                 self._failed(a.backend, err)
                 a.call.error = err.reason.value
-                tail = translator.fail(_stream_error_type(a.api), redact(err.message, a.secrets))
+                tail = translator.fail(a.client.stream_failure_type, redact(err.message, a.secrets))
             await response.write(b"".join(tail))
             await response.write_eof()
         except ConnectionError:
@@ -261,7 +253,7 @@ class Proxy:
         return response
 
     def _feed(self, a: _Attempt, translator: StreamTranslator, event: JSON) -> list[bytes]:
-        counts = reported(a.backend.api, event)
+        counts = a.upstream.usage(event)
         if counts is not None:
             prompt, completion = counts
             a.call.prompt_tokens = max(a.call.prompt_tokens, prompt)
@@ -275,7 +267,7 @@ class Proxy:
     ) -> None:
         self._health.record(Outcome(a.backend.id, ok=True, latency_s=latency,
                                     headers=quota_headers(headers)), a.backend.provider)
-        if body is not None and (counts := reported(a.backend.api, body)) is not None:
+        if body is not None and (counts := a.upstream.usage(body)) is not None:
             a.call.prompt_tokens, a.call.completion_tokens = counts
 
     def _failed(self, backend: Backend, exc: UpstreamError) -> None:
@@ -289,49 +281,11 @@ class Proxy:
         """The upstream called the request itself invalid: the client gets that answer."""
         a.call.error = "invalid_request_error"
         if isinstance(exc.body, dict):
-            body = translate_error(exc.body, a.api, a.backend.api)
+            body = a.translation.error(exc.body)
         else:
-            body = error_body(a.api, "invalid_request_error", exc.message)
+            body = a.client.error_body("invalid_request_error", exc.message)
         return web.Response(body=redact_bytes(orjson.dumps(body), a.secrets), status=exc.status,
                             content_type="application/json", headers=_answer_headers(a.call))
-
-
-def _clamp_max_tokens(body: JSON, backend: Backend, needs: Needs) -> None:
-    # The client's max_tokens is a ceiling, never a filter: forward what the backend has room for.
-    room = max(backend.context_length - needs.prompt_tokens, 1)
-    if backend.api is Api.ANTHROPIC:
-        asked = body.get("max_tokens")
-        body["max_tokens"] = (min(asked, room) if isinstance(asked, int) and _positive_int(asked)
-                              else min(room, ANTHROPIC_DEFAULT_MAX_TOKENS))
-        _fit_thinking(body)
-        return
-    for key in ("max_completion_tokens", "max_tokens"):
-        if _positive_int(body.get(key)):
-            body[key] = min(body[key], room)
-
-
-def _fit_thinking(body: JSON) -> None:
-    """Anthropic wants thinking.budget_tokens (>= 1024) below max_tokens: shrink it to fit the
-    clamped max_tokens, or drop thinking when there is no room for it."""
-    thinking = body.get("thinking")
-    if not isinstance(thinking, dict) or not isinstance(thinking.get("budget_tokens"), int):
-        return
-    limit = body["max_tokens"] - 1
-    if thinking["budget_tokens"] <= limit:
-        return
-    if limit >= MIN_THINKING_BUDGET:
-        body["thinking"] = {**thinking, "budget_tokens": limit}
-    else:
-        del body["thinking"]
-
-
-def _positive_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v > 0
-
-
-def _asked_usage(body: JSON) -> bool:
-    opts = body.get("stream_options")
-    return isinstance(opts, dict) and opts.get("include_usage") is True
 
 
 def _answer_headers(call: Call, upstream: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -350,8 +304,3 @@ def _answer_headers(call: Call, upstream: Mapping[str, str] | None = None) -> di
             elif lower in ("x-request-id", "request-id"):
                 headers["x-upstream-request-id"] = value
     return headers
-
-
-def _stream_error_type(api: Api) -> str:
-    return "api_error" if api is Api.ANTHROPIC else "upstream_error"
-

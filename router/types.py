@@ -13,10 +13,12 @@ JSON = dict[str, Any]
 
 
 class Api(enum.Enum):
-    """A wire format: what a client speaks, or what an upstream speaks."""
+    """A wire format: what a client speaks, or what an upstream speaks (router.wire has one
+    object per API). The value is the `api` metric label and the config's provider `api`."""
 
-    OPENAI = "openai"
-    ANTHROPIC = "anthropic"
+    OPENAI = "openai"  # Chat Completions
+    ANTHROPIC = "anthropic"  # Messages
+    RESPONSES = "responses"  # OpenAI Responses: a client API only
 
 
 class Capability(enum.Enum):

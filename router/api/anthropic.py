@@ -12,12 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
-from router.analysis import analyse
 from router.api.body import read_json, require_messages
 from router.api.middleware import CALL
 from router.appkeys import PROXY, RUNTIME
 from router.errors import RequestError
-from router.types import JSON, Api
+from router.types import JSON
 
 # `system` inside messages is not in the public API, but Claude Code sends it (clients.md §1).
 ROLES = frozenset({"user", "assistant", "system"})
@@ -39,7 +38,7 @@ async def count_tokens(request: web.Request) -> web.Response:
     pool = request.app[RUNTIME].current.pool
     # Resolved like a real request so that a typo is a 404 here too, not a silent estimate.
     request[CALL].route = pool.plan(body.get("model"), None)[0].label
-    needs = analyse(body, Api.ANTHROPIC)
+    needs = request[CALL].wire.analyse(body, None)
     return web.json_response({"input_tokens": needs.prompt_tokens})
 
 

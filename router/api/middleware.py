@@ -16,10 +16,9 @@ from aiohttp import web
 from router import logs
 from router.appkeys import CLIENT_LIMITS, CLOCK, METRICS, RUNTIME
 from router.call import Call
-from router.error_bodies import anthropic_type, error_body
 from router.errors import Overloaded, RequestError, RouterError, TooManyRequests, Unauthorized
 from router.redact import redact
-from router.types import Api
+from router.wire import recognise
 
 CALL = web.RequestKey("call", Call)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -27,16 +26,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Paths that never need a client key (restrict them by network policy instead).
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-
-
-def caller_api(request: web.Request) -> Api:
-    """Which API's error format the caller expects."""
-    path = request.path
-    if path.startswith("/v1/messages") or (
-        path.startswith("/v1/models") and "anthropic-version" in request.headers
-    ):
-        return Api.ANTHROPIC
-    return Api.OPENAI
 
 
 def authenticate(request: web.Request, client_keys: Mapping[str, str]) -> str:
@@ -66,8 +55,7 @@ def make_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
         if request.path in OPEN_PATHS:
             return await handler(request)
         clock = request.app[CLOCK]
-        api = caller_api(request)
-        call = Call(api=api, started=clock.monotonic(),
+        call = Call(wire=recognise(request.path, request.headers), started=clock.monotonic(),
                     request_id=request.headers.get("x-request-id") or f"{prefix}{next(counter):010x}")
         request[CALL] = call
         response: web.StreamResponse | None = None
@@ -101,7 +89,7 @@ def make_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
             if request.path.startswith("/v1/"):
                 duration = clock.monotonic() - call.started
                 metrics = request.app[METRICS]
-                metrics.request_done(api, call.route, status, duration)
+                metrics.request_done(call.api, call.route, status, duration)
                 if call.backend and (call.prompt_tokens or call.completion_tokens):
                     metrics.used_tokens(call.backend, call.prompt_tokens, call.completion_tokens)
                 _log(request, call, duration)
@@ -111,18 +99,14 @@ def make_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
 
 
 def error_response(call: Call, exc: RouterError, secrets: tuple[str, ...] = ()) -> web.Response:
-    status = exc.status
-    if call.api is Api.ANTHROPIC:
-        if isinstance(exc, Overloaded):
-            status = 529
-        error_type = anthropic_type(status)
-    else:
-        error_type = exc.error_type
+    wire = call.wire
+    status = wire.overloaded_status if isinstance(exc, Overloaded) else exc.status
+    error_type = wire.error_type(exc, status)
     param = exc.param if isinstance(exc, RequestError) else None
     code = exc.code if isinstance(exc, RequestError) else None
     call.error = error_type
-    body = error_body(call.api, error_type, redact(exc.message, secrets), param=param, code=code,
-                      request_id=call.request_id)
+    body = wire.error_body(error_type, redact(exc.message, secrets), param=param, code=code,
+                           request_id=call.request_id)
     headers = {"x-request-id": call.request_id}
     if call.attempts:
         headers["x-freerouter-attempts"] = str(call.attempts)

@@ -22,6 +22,7 @@ class ResponseContext:
     include_usage: bool = False  # an OpenAI client asked stream_options.include_usage
     prompt_tokens: int = 0  # the router's estimate, for when the upstream reports none
     tool_names: Mapping[str, str] = field(default_factory=dict)
+    created: int = 0  # epoch seconds of the answer (the router's clock), where a format wants one
 
 
 class StreamTranslator(Protocol):

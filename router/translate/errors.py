@@ -53,7 +53,8 @@ def _message(body: Any) -> str:
     return orjson.dumps(body).decode()
 
 
-def anthropic_type(openai_error: JSON, default: str = "invalid_request_error") -> str:
+def anthropic_type_of(openai_error: JSON, default: str = "invalid_request_error") -> str:
+    """The Anthropic error type an OpenAI error body's `code` or `type` names."""
     for key in ("code", "type"):
         value = openai_error.get(key)
         if value in ANTHROPIC_TYPES:
@@ -70,7 +71,7 @@ def to_anthropic(body: JSON) -> JSON:
     message = _message(inner if inner is not None else body)
     return {
         "type": "error",
-        "error": {"type": anthropic_type(detail), "message": message},
+        "error": {"type": anthropic_type_of(detail), "message": message},
     }
 
 

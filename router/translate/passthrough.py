@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from router.translate import errors
 from router.translate.context import ResponseContext, TranslatedRequest
-from router.translate.sse import DONE, data_frame, event_frame
+from router.translate.sse import (
+    DONE,
+    anthropic_error_frame,
+    data_frame,
+    event_frame,
+    openai_error_frames,
+)
 from router.types import JSON
 
 
@@ -91,8 +97,7 @@ class OpenAIStream:
         if self._done:
             return []
         self._done = True
-        err = {"error": {"message": message, "type": error_type, "param": None, "code": None}}
-        return [data_frame(err), DONE]
+        return openai_error_frames(error_type, message)
 
 
 class AnthropicStream:
@@ -124,5 +129,4 @@ class AnthropicStream:
         if self._done:
             return []
         self._done = True
-        err = {"type": "error", "error": {"type": error_type, "message": message}}
-        return [event_frame("error", err)]
+        return [anthropic_error_frame(error_type, message)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 
 import orjson
@@ -41,7 +40,7 @@ def translate(body: JSON, ctx: ResponseContext) -> JSON:
     return {
         "id": completion_id(body.get("id")),
         "object": "chat.completion",
-        "created": int(time.time()),
+        "created": ctx.created,
         "model": ctx.served_model,
         "choices": [
             {

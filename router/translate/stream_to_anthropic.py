@@ -9,10 +9,10 @@ from typing import Any
 
 from router.translate import usage
 from router.translate.context import ResponseContext
-from router.translate.errors import anthropic_type
+from router.translate.errors import anthropic_type_of
 from router.translate.reasons import stop_reason
 from router.translate.response_to_anthropic import message_shell, reasoning_of, tool_use_id
-from router.translate.sse import event_frame
+from router.translate.sse import anthropic_error_frame, event_frame
 from router.types import JSON
 
 _EARLY_EOF = "The upstream stream ended before the message was complete."
@@ -40,7 +40,7 @@ class OpenAIToAnthropicStream:
         error = event.get("error")
         if error is not None:
             detail = error if isinstance(error, dict) else {"message": str(error)}
-            return self.fail(anthropic_type(detail, "api_error"), str(detail.get("message", "")))
+            return self.fail(anthropic_type_of(detail, "api_error"), str(detail.get("message", "")))
         frames = self._start(event)
         if isinstance(event.get("usage"), dict):
             self._usage = usage.to_anthropic(event["usage"])
@@ -63,7 +63,7 @@ class OpenAIToAnthropicStream:
         if self._done:
             return []
         self._done = True
-        return [_event("error", error={"type": error_type, "message": message})]
+        return [anthropic_error_frame(error_type, message)]
 
     def _start(self, event: JSON) -> list[bytes]:
         if self._started:

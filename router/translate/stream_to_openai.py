@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -10,7 +9,7 @@ from router.translate import usage
 from router.translate.context import ResponseContext
 from router.translate.ids import completion_id
 from router.translate.reasons import finish_reason
-from router.translate.sse import DONE, data_frame
+from router.translate.sse import DONE, data_frame, openai_error_frames
 from router.types import JSON
 
 _EARLY_EOF = "The upstream stream ended before the message was complete."
@@ -20,7 +19,7 @@ class AnthropicToOpenAIStream:
     def __init__(self, ctx: ResponseContext) -> None:
         self._ctx = ctx
         self._id = completion_id(None)  # replaced by the upstream's id at message_start
-        self._created = int(time.time())
+        self._created = ctx.created
         self._usage: JSON = {}
         self._tool_index: dict[int, int] = {}  # Anthropic block index -> OpenAI tool index
         self._finished = False  # a message_delta (the finish) was seen
@@ -43,8 +42,7 @@ class AnthropicToOpenAIStream:
         if self._done:
             return []
         self._done = True
-        err = {"error": {"message": message, "type": error_type, "param": None, "code": None}}
-        return [data_frame(err), DONE]
+        return openai_error_frames(error_type, message)
 
     def _chunk(self, delta: JSON, finish: str | None = None) -> bytes:
         return data_frame(

@@ -3,8 +3,8 @@ budget must stay below it."""
 
 from __future__ import annotations
 
-from router.proxy import _clamp_max_tokens
 from router.types import Api, Backend, Needs
+from router.wire import upstream_api
 
 
 def backend(api: Api, context: int = 10_000) -> Backend:
@@ -12,6 +12,12 @@ def backend(api: Api, context: int = 10_000) -> Backend:
 
 
 NEEDS = Needs(frozenset(), prompt_tokens=2_000)
+
+
+def _clamp_max_tokens(body: dict, backend: Backend, needs: Needs) -> None:
+    """What the proxy does before sending: the room is the context left after the prompt."""
+    room = max(backend.context_length - needs.prompt_tokens, 1)
+    upstream_api(backend.api).prepare(body, room, stream=False)
 
 
 def test_openai_fields_are_clamped_and_never_added() -> None:

@@ -13,13 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sse_collectors import collect_anthropic, collect_openai, openai_summary
 
-from router.translate import (
-    ResponseContext,
-    stream_translator,
-    translate_request,
-    translate_response,
-)
+from router.translate import ResponseContext
 from router.types import Api
+from router.wire import translation
 
 TEXT = st.text(alphabet="abcdefghij XYZ.,!0123456789", min_size=1, max_size=30).filter(
     lambda s: s.strip() != ""
@@ -128,7 +124,7 @@ def _as_openai(conv: dict[str, Any]) -> dict[str, Any]:
 @given(conversations())
 @settings(max_examples=80, deadline=None)
 def test_openai_request_to_anthropic_keeps_text_images_and_pairs(conv: dict[str, Any]) -> None:
-    body = translate_request(_as_openai(conv), Api.OPENAI, Api.ANTHROPIC).body
+    body = translation(Api.OPENAI, Api.ANTHROPIC).request(_as_openai(conv)).body
     messages = body["messages"]
     assert messages[0]["role"] == "user"
     assert all(a["role"] != b["role"] for a, b in pairwise(messages))
@@ -187,7 +183,7 @@ def _as_anthropic(conv: dict[str, Any]) -> dict[str, Any]:
 @settings(max_examples=80, deadline=None)
 def test_anthropic_request_to_openai_keeps_text_images_and_pairs(conv: dict[str, Any]) -> None:
     request = _as_anthropic(conv)
-    out = translate_request(request, Api.ANTHROPIC, Api.OPENAI)
+    out = translation(Api.ANTHROPIC, Api.OPENAI).request(request)
     messages = out.body["messages"]
     assert [m["role"] for m in messages].count("system") == (
         1 if conv["system"] + conv["inner_system"] else 0
@@ -318,8 +314,8 @@ def _openai_upstream(answer: dict[str, Any]) -> tuple[dict[str, Any], list[dict[
 def test_openai_stream_collects_to_translated_response(answer: dict[str, Any]) -> None:
     ctx = ResponseContext(served_model="prov/up", prompt_tokens=42, tool_names=_names(answer))
     body, chunks = _openai_upstream(answer)
-    expected = translate_response(body, Api.ANTHROPIC, Api.OPENAI, ctx)
-    translator = stream_translator(Api.ANTHROPIC, Api.OPENAI, ctx)
+    expected = translation(Api.ANTHROPIC, Api.OPENAI).response(body, ctx)
+    translator = translation(Api.ANTHROPIC, Api.OPENAI).stream(ctx)
     frames = [frame for c in chunks for frame in translator.feed(c)] + translator.finish()
     assert collect_anthropic(frames) == expected
     if answer["calls"]:
@@ -417,8 +413,8 @@ def _parsed_arguments(summary: dict[str, Any]) -> dict[str, Any]:
 def test_anthropic_stream_collects_to_translated_response(answer: dict[str, Any]) -> None:
     ctx = ResponseContext(served_model="prov/up", include_usage=True, tool_names=_names(answer))
     body, events = _anthropic_upstream(answer)
-    expected = openai_summary(translate_response(body, Api.OPENAI, Api.ANTHROPIC, ctx))
-    translator = stream_translator(Api.OPENAI, Api.ANTHROPIC, ctx)
+    expected = openai_summary(translation(Api.OPENAI, Api.ANTHROPIC).response(body, ctx))
+    translator = translation(Api.OPENAI, Api.ANTHROPIC).stream(ctx)
     frames = [frame for e in events for frame in translator.feed(e)] + translator.finish()
     assert _parsed_arguments(collect_openai(frames)) == _parsed_arguments(expected)
     names = [c["name"] for c in expected["tool_calls"].values()]

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from router.translate import translate_request
 from router.translate.ids import anthropic_tool_id, short_tool_name
 from router.types import Api
+from router.wire import translation
 
 SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
 TOOL_NAMES = [
@@ -134,7 +134,7 @@ def claude_code_request() -> dict[str, Any]:
 
 
 def test_claude_code_request_becomes_a_plain_openai_request() -> None:
-    out = translate_request(claude_code_request(), Api.ANTHROPIC, Api.OPENAI)
+    out = translation(Api.ANTHROPIC, Api.OPENAI).request(claude_code_request())
     body = out.body
     assert set(body) == {"model", "messages", "max_tokens", "stream", "stream_options", "tools", "user"}
     assert body["stream_options"] == {"include_usage": True}
@@ -178,7 +178,7 @@ def test_anthropic_tool_choice_and_sampling_map_to_openai() -> None:
         output_config={"effort": "low", "format": {"type": "json_schema", "schema": {"type": "object"}}},
         tools=[*request["tools"], {"type": "web_search_20250305", "name": "web_search"}],
     )
-    body = translate_request(request, Api.ANTHROPIC, Api.OPENAI).body
+    body = translation(Api.ANTHROPIC, Api.OPENAI).request(request).body
     assert body["tool_choice"] == {"type": "function", "function": {"name": short_tool_name(TOOL_NAMES[-1])}}
     assert body["parallel_tool_calls"] is False
     assert body["stop"] == ["END"] and body["temperature"] == 0.3 and body["top_p"] == 0.9
@@ -196,7 +196,7 @@ def test_anthropic_tool_choice_and_sampling_map_to_openai() -> None:
 )
 def test_named_tool_choices(anthropic: dict[str, Any], openai: str) -> None:
     request = claude_code_request() | {"tool_choice": anthropic}
-    assert translate_request(request, Api.ANTHROPIC, Api.OPENAI).body["tool_choice"] == openai
+    assert translation(Api.ANTHROPIC, Api.OPENAI).request(request).body["tool_choice"] == openai
 
 
 def openai_sdk_request() -> dict[str, Any]:
@@ -268,7 +268,7 @@ def openai_sdk_request() -> dict[str, Any]:
 
 
 def test_openai_sdk_request_becomes_an_anthropic_request() -> None:
-    out = translate_request(openai_sdk_request(), Api.OPENAI, Api.ANTHROPIC)
+    out = translation(Api.OPENAI, Api.ANTHROPIC).request(openai_sdk_request())
     body = out.body
     assert set(body) == {
         "model",
@@ -308,15 +308,15 @@ def test_openai_sdk_request_becomes_an_anthropic_request() -> None:
 
 
 def test_tool_ids_are_rewritten_the_same_way_on_every_replay() -> None:
-    first = translate_request(openai_sdk_request(), Api.OPENAI, Api.ANTHROPIC).body
-    second = translate_request(copy.deepcopy(openai_sdk_request()), Api.OPENAI, Api.ANTHROPIC).body
+    first = translation(Api.OPENAI, Api.ANTHROPIC).request(openai_sdk_request()).body
+    second = translation(Api.OPENAI, Api.ANTHROPIC).request(copy.deepcopy(openai_sdk_request())).body
     assert first["messages"] == second["messages"]
     assert anthropic_tool_id("a.b") != anthropic_tool_id("a:b")  # distinct ids stay distinct
 
 
 def test_openai_reasoning_effort_becomes_thinking_with_an_unforced_choice() -> None:
     request = openai_sdk_request() | {"reasoning_effort": "medium", "max_completion_tokens": 1000}
-    body = translate_request(request, Api.OPENAI, Api.ANTHROPIC).body
+    body = translation(Api.OPENAI, Api.ANTHROPIC).request(request).body
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     assert body["max_tokens"] > 2048
     assert body["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
@@ -339,7 +339,7 @@ def test_openai_history_with_empty_ids_and_assistant_first_still_pairs() -> None
         "response_format": {"type": "json_object"},
         "tools": [{"type": "function", "function": {"name": "f"}}],
     }
-    body = translate_request(request, Api.OPENAI, Api.ANTHROPIC).body
+    body = translation(Api.OPENAI, Api.ANTHROPIC).request(request).body
     opening, assistant, results = body["messages"]
     assert opening["role"] == "user" and "max_tokens" not in body
     (use,) = assistant["content"]
@@ -364,7 +364,7 @@ def test_documents_travel_both_ways() -> None:
             }
         ],
     }
-    body = translate_request(request, Api.OPENAI, Api.ANTHROPIC).body
+    body = translation(Api.OPENAI, Api.ANTHROPIC).request(request).body
     document, text = body["messages"][0]["content"]
     assert document == {
         "type": "document",
@@ -387,7 +387,7 @@ def test_documents_travel_both_ways() -> None:
             }
         ],
     }
-    (message,) = translate_request(back, Api.ANTHROPIC, Api.OPENAI).body["messages"]
+    (message,) = translation(Api.ANTHROPIC, Api.OPENAI).request(back).body["messages"]
     assert message["content"] == [
         {"type": "file", "file": {"filename": "document.pdf", "file_data": pdf}},
         {"type": "text", "text": "notes"},
@@ -407,7 +407,7 @@ def test_consecutive_assistant_tool_calls_are_answered_in_one_user_turn() -> Non
         ],
         "tools": [{"type": "function", "function": {"name": "f", "parameters": {"properties": {}}}}],
     }
-    body = translate_request(request, Api.OPENAI, Api.ANTHROPIC).body
+    body = translation(Api.OPENAI, Api.ANTHROPIC).request(request).body
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
     assert [b["tool_use_id"] for b in body["messages"][2]["content"]] == ["a", "b"]
     assert body["tools"][0]["input_schema"] == {"type": "object", "properties": {}}

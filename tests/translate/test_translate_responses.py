@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from router.translate import ResponseContext, translate_error, translate_response
+from router.translate import ResponseContext
 from router.translate.ids import anthropic_tool_id
 from router.types import Api
+from router.wire import translation
 
 CTX = ResponseContext(served_model="groq/llama", tool_names={"mcp_x_1234abcd": "mcp.x"})
 
@@ -39,7 +40,7 @@ def anthropic_answer(**changes: Any) -> dict[str, Any]:
 
 
 def test_anthropic_answer_for_an_openai_client() -> None:
-    out = translate_response(anthropic_answer(), Api.OPENAI, Api.ANTHROPIC, CTX)
+    out = translation(Api.OPENAI, Api.ANTHROPIC).response(anthropic_answer(), CTX)
     assert out["object"] == "chat.completion" and out["id"] == "chatcmpl-msg_01"
     assert out["model"] == "groq/llama" and isinstance(out["created"], int)
     (choice,) = out["choices"]
@@ -72,7 +73,7 @@ def test_anthropic_answer_for_an_openai_client() -> None:
 )
 def test_stop_reasons_become_finish_reasons(stop: str, finish: str) -> None:
     body = anthropic_answer(stop_reason=stop, content=[{"type": "text", "text": "x"}])
-    out = translate_response(body, Api.OPENAI, Api.ANTHROPIC, CTX)
+    out = translation(Api.OPENAI, Api.ANTHROPIC).response(body, CTX)
     assert out["choices"][0]["finish_reason"] == finish
     assert "tool_calls" not in out["choices"][0]["message"]
 
@@ -107,7 +108,7 @@ def openai_answer(finish: str = "tool_calls", **message: Any) -> dict[str, Any]:
 
 
 def test_openai_answer_for_an_anthropic_client() -> None:
-    out = translate_response(openai_answer(finish="stop"), Api.ANTHROPIC, Api.OPENAI, CTX)
+    out = translation(Api.ANTHROPIC, Api.OPENAI).response(openai_answer(finish="stop"), CTX)
     assert out["type"] == "message" and out["role"] == "assistant" and out["model"] == "groq/llama"
     assert out["id"] == "msg_chatcmpl-9"
     assert out["stop_reason"] == "tool_use"  # a tool was called though the upstream said stop
@@ -136,7 +137,7 @@ def test_openai_answer_for_an_anthropic_client() -> None:
 )
 def test_finish_reasons_become_stop_reasons(finish: str | None, stop: str) -> None:
     body = openai_answer(finish=finish, tool_calls=None, reasoning_content=None)  # type: ignore[arg-type]
-    out = translate_response(body, Api.ANTHROPIC, Api.OPENAI, CTX)
+    out = translation(Api.ANTHROPIC, Api.OPENAI).response(body, CTX)
     assert out["stop_reason"] == stop
     assert out["content"] == [{"type": "text", "text": "Checking."}]
 
@@ -145,7 +146,7 @@ def test_refusal_and_missing_usage() -> None:
     body = openai_answer(finish="content_filter", content=None, tool_calls=None, refusal="No.")
     del body["usage"]
     ctx = ResponseContext(served_model="m", prompt_tokens=99)
-    out = translate_response(body, Api.ANTHROPIC, Api.OPENAI, ctx)
+    out = translation(Api.ANTHROPIC, Api.OPENAI).response(body, ctx)
     assert out["content"][-1] == {"type": "text", "text": "No."} and out["stop_reason"] == "refusal"
     assert out["usage"]["input_tokens"] == 99 and out["usage"]["output_tokens"] == 0
 
@@ -156,7 +157,7 @@ def test_anthropic_error_for_an_openai_client() -> None:
         "error": {"type": "invalid_request_error", "message": "bad tools"},
         "request_id": "req_1",
     }
-    assert translate_error(body, Api.OPENAI, Api.ANTHROPIC) == {
+    assert translation(Api.OPENAI, Api.ANTHROPIC).error(body) == {
         "error": {
             "message": "bad tools",
             "type": "invalid_request_error",
@@ -191,7 +192,7 @@ def test_anthropic_error_for_an_openai_client() -> None:
     ],
 )
 def test_openai_errors_for_an_anthropic_client(body: dict[str, Any], kind: str, message: str) -> None:
-    assert translate_error(body, Api.ANTHROPIC, Api.OPENAI) == {
+    assert translation(Api.ANTHROPIC, Api.OPENAI).error(body) == {
         "type": "error",
         "error": {"type": kind, "message": message},
     }

@@ -6,8 +6,9 @@ from typing import Any
 
 from sse_collectors import collect_anthropic, collect_openai, parse_frames
 
-from router.translate import ResponseContext, StreamTranslator, stream_translator
+from router.translate import ResponseContext, StreamTranslator
 from router.types import Api
+from router.wire import translation
 
 CTX = ResponseContext(served_model="prov/model", prompt_tokens=12)
 BASE = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1, "model": "m"}
@@ -34,7 +35,7 @@ def run(translator: StreamTranslator, events: list[dict[str, Any]], end: bool = 
 
 
 def to_anthropic(events: list[dict[str, Any]], end: bool = True) -> list[bytes]:
-    return run(stream_translator(Api.ANTHROPIC, Api.OPENAI, CTX), events, end)
+    return run(translation(Api.ANTHROPIC, Api.OPENAI).stream(CTX), events, end)
 
 
 def names(frames: list[bytes]) -> list[str | None]:
@@ -88,7 +89,7 @@ def test_message_start_carries_usage_before_any_upstream_count() -> None:
 
 
 def test_nothing_follows_message_stop() -> None:
-    translator = stream_translator(Api.ANTHROPIC, Api.OPENAI, CTX)
+    translator = translation(Api.ANTHROPIC, Api.OPENAI).stream(CTX)
     run(translator, PARALLEL, end=False)
     assert translator.feed(chunk({"content": "late"})) == []
     assert translator.finish() == [] and translator.fail("api_error", "x") == []
@@ -134,7 +135,7 @@ def test_upstream_error_chunk_becomes_an_anthropic_error_event() -> None:
 
 
 def test_fail_ends_an_anthropic_stream_in_band() -> None:
-    translator = stream_translator(Api.ANTHROPIC, Api.OPENAI, CTX)
+    translator = translation(Api.ANTHROPIC, Api.OPENAI).stream(CTX)
     translator.feed(chunk({"content": "x"}))
     frames = translator.fail("overloaded_error", "gone")
     assert collect_anthropic(frames)["error"] == {"type": "overloaded_error", "message": "gone"}
@@ -184,7 +185,7 @@ ANTHROPIC_EVENTS: list[dict[str, Any]] = [
 
 def to_openai(events: list[dict[str, Any]], include_usage: bool, end: bool = True) -> list[bytes]:
     ctx = ResponseContext(served_model="prov/model", include_usage=include_usage)
-    return run(stream_translator(Api.OPENAI, Api.ANTHROPIC, ctx), events, end)
+    return run(translation(Api.OPENAI, Api.ANTHROPIC).stream(ctx), events, end)
 
 
 def test_anthropic_stream_for_an_openai_client_with_usage() -> None:
