@@ -20,7 +20,7 @@ _TRANSLATIONS: Mapping[Api, Translation] = MappingProxyType({
     Api.ANTHROPIC: Translation(request_to_anthropic.translate, response_to_openai.translate,
                                AnthropicToOpenAIStream, errors.to_openai),
 })
-_SESSION_KEYS = (("user",),)
+_SESSION_KEYS = (("prompt_cache_key",), ("user",))  # INTERFACE.md's order
 _OUTPUT_FIELDS = ("max_completion_tokens", "max_tokens")
 
 

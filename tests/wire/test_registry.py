@@ -55,6 +55,8 @@ def test_in_band_stream_errors() -> None:
 def test_sticky_keys_per_api() -> None:
     assert OPENAI_CHAT.analyse({"messages": [], "user": "u"}, None).session_key == "u"
     assert OPENAI_CHAT.analyse({"messages": [], "user": "u"}, "h").session_key == "h"
+    cached = {"messages": [], "user": "u", "prompt_cache_key": "c"}
+    assert OPENAI_CHAT.analyse(cached, None).session_key == "c"
     body = {"messages": [], "metadata": {"user_id": "m"}, "user": "u"}
     assert ANTHROPIC_MESSAGES.analyse(body, None).session_key == "m"
 
