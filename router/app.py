@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from router import logs
+from router.access import Access
 from router.api import anthropic, models, openai, ops
 from router.api.middleware import make_middleware
 from router.appkeys import (
+    ACCESS,
     CLIENT_LIMITS,
     CLOCK,
     HEALTH,
@@ -61,6 +63,7 @@ def create_app(
     app[STARTED_AT] = int(clock.wall())
     app[CLIENT_LIMITS] = ClientLimits(config.server.client_rpm, clock)
     app[METRICS] = metrics
+    app[ACCESS] = Access(metrics)
     app[HEALTH] = health
     app[PLUGINS] = plugins
     app[READINESS] = Readiness()

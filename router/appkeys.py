@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from router.access import Access
 from router.client_limits import ClientLimits
 from router.clock import Clock
 from router.health import HealthTracker
@@ -16,6 +17,7 @@ from router.readiness import Readiness
 from router.runtime import Runtime, RuntimeRef
 
 RUNTIME = web.AppKey("runtime", RuntimeRef)
+ACCESS = web.AppKey("access", Access)
 HEALTH = web.AppKey("health", HealthTracker)
 METRICS = web.AppKey("metrics", Metrics)
 PROXY = web.AppKey("proxy", Proxy)
