@@ -137,8 +137,8 @@ async def _run_demo(host: str, port: int) -> None:
     from router.server import serve
 
     plugins = load_plugins()
-    async with demo_upstreams() as ports:
-        config = parse(demo_raw_config(ports), os.environ, list(plugins.strategies), {},
+    async with demo_upstreams() as upstreams:
+        config = parse(demo_raw_config(upstreams.ports), os.environ, list(plugins.strategies), {},
                        source="<demo>")
 
         async def banner(bound: int) -> None:

@@ -15,7 +15,8 @@ from aiohttp import web
 from router.app import create_app
 from router.clock import Clock
 from router.config import Config, parse
-from router.demo.upstream import Behaviour, FakeUpstream
+from router.demo.scripted import Behaviour
+from router.demo.upstream import FakeUpstream
 from router.plugins import load_plugins
 
 T = TypeVar("T")

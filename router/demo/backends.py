@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
 
 from router.demo.anthropic_upstream import FakeAnthropicUpstream
-from router.demo.upstream import Behaviour, FakeUpstream
+from router.demo.scripted import Behaviour
+from router.demo.upstream import FakeUpstream
 
 # provider -> model -> (behaviour, capabilities, context length)
 DEMO: Mapping[str, Mapping[str, tuple[Behaviour, list[str], int]]] = {
@@ -18,7 +20,7 @@ DEMO: Mapping[str, Mapping[str, tuple[Behaviour, list[str], int]]] = {
                      ["tools", "json_object"], 32768),
         "vision-12b": (Behaviour(latency_s=0.2, chunk_delay_s=0.02),
                        ["vision", "json_object", "json_schema"], 65536),
-        "large-70b": (Behaviour(latency_s=0.6, chunk_delay_s=0.04),
+        "large-70b": (Behaviour(latency_s=0.6, chunk_delay_s=0.04, reasoning=True),
                       ["tools", "json_object", "json_schema", "reasoning"], 131072),
     },
     "flaky": {
@@ -55,25 +57,39 @@ def demo_raw_config(ports: Mapping[str, int]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class DemoUpstreams:
+    ports: Mapping[str, int]  # provider -> loopback port
+    fakes: Mapping[str, FakeUpstream | FakeAnthropicUpstream]  # provider -> its fake
+
+
+def _paced(behaviour: Behaviour, pace: float) -> Behaviour:
+    return replace(behaviour, latency_s=behaviour.latency_s * pace,
+                   chunk_delay_s=behaviour.chunk_delay_s * pace)
+
+
 @asynccontextmanager
-async def demo_upstreams() -> AsyncIterator[dict[str, int]]:
-    """Start one fake upstream per demo provider on loopback; yields provider -> port."""
+async def demo_upstreams(pace: float = 1.0) -> AsyncIterator[DemoUpstreams]:
+    """Start one fake upstream per demo provider on loopback. `pace` scales every latency and
+    token delay: 1 for people watching the demo, 0 for tests that want its backends fast."""
     runners = []
     ports: dict[str, int] = {}
+    fakes: dict[str, FakeUpstream | FakeAnthropicUpstream] = {}
     try:
-        fakes: list[tuple[str, FakeUpstream | FakeAnthropicUpstream]] = [
-            (provider, FakeUpstream({m: b for m, (b, _c, _x) in models.items()}, seed=seed))
-            for seed, (provider, models) in enumerate(DEMO.items())]
-        fakes += [(provider, FakeAnthropicUpstream({m: b for m, (b, _c, _x) in models.items()}))
-                  for provider, models in DEMO_ANTHROPIC.items()]
-        for provider, fake in fakes:
+        for seed, (provider, models) in enumerate(DEMO.items()):
+            fakes[provider] = FakeUpstream(
+                {m: _paced(b, pace) for m, (b, _c, _x) in models.items()}, seed=seed)
+        for seed, (provider, models) in enumerate(DEMO_ANTHROPIC.items(), len(DEMO)):
+            fakes[provider] = FakeAnthropicUpstream(
+                {m: _paced(b, pace) for m, (b, _c, _x) in models.items()}, seed=seed)
+        for provider, fake in fakes.items():
             runner = web.AppRunner(fake.app(), access_log=None)
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
             runners.append(runner)
             ports[provider] = runner.addresses[0][1]
-        yield ports
+        yield DemoUpstreams(ports, fakes)
     finally:
         for runner in runners:
             await runner.cleanup()

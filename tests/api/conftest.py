@@ -19,7 +19,8 @@ from aiohttp import web
 from router.app import create_app
 from router.config import parse
 from router.demo.anthropic_upstream import FakeAnthropicUpstream
-from router.demo.upstream import Behaviour, FakeUpstream, Received
+from router.demo.scripted import Behaviour, Received
+from router.demo.upstream import FakeUpstream
 from router.plugins import load_plugins
 
 CLIENT_KEY = "sk-test-client"

@@ -13,7 +13,7 @@ import anthropic
 import orjson
 import pytest
 
-from router.demo.upstream import Fault
+from router.demo.scripted import Fault
 from tests.api.conftest import CLIENT_KEY, OPENAI_KEY, Stack
 from tests.api.sse import parse_sse
 

@@ -20,10 +20,19 @@ from aiohttp import web
 from router.app import create_app
 from router.config import parse
 from router.demo.anthropic_upstream import FakeAnthropicUpstream
-from router.demo.upstream import Behaviour, Fault, Received
+from router.demo.scripted import Behaviour, Fault, Received
+from router.demo.upstream import FakeUpstream
 from router.plugins import load_plugins
-from tests.api.conftest import ANTHROPIC_KEY, CLIENT_KEY, ENV, port_of, raw_config, rejected, serve
-from tests.api.scripted_openai import ScriptedOpenAI, ToolPlan
+from tests.api.conftest import (
+    ANTHROPIC_KEY,
+    CLIENT_KEY,
+    ENV,
+    OPENAI_KEY,
+    port_of,
+    raw_config,
+    rejected,
+    serve,
+)
 from tests.installs import npm_install
 
 pytestmark = pytest.mark.slow
@@ -63,16 +72,19 @@ async def _router(fake_app: web.Application, route: str) -> tuple[list[web.AppRu
 @pytest.fixture(params=["openai", "anthropic"])
 async def setup(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Setup]:
     note = {"file_path": str(tmp_path / "note.txt")}
+    fake: FakeUpstream | FakeAnthropicUpstream
     if request.param == "openai":
-        scripted = ScriptedOpenAI(ToolPlan("Read", note), break_first_stream=True)
-        runners, url = await _router(scripted.app(), "to-openai")
-        found = Setup(url, scripted.received, lambda: scripted.broken)
+        fake = FakeUpstream({"gpt-sim": Behaviour(), "mini-sim": Behaviour()},
+                            api_key=OPENAI_KEY, tool_inputs={"Read": note})
+        route = "to-openai"
     else:
         fake = FakeAnthropicUpstream({"claude-sim": Behaviour(), "haiku-sim": Behaviour()},
                                      api_key=ANTHROPIC_KEY, tool_inputs={"Read": note})
-        fake.inject(Fault(kind="midstream_error"))
-        runners, url = await _router(fake.app(), "to-anthropic")
-        found = Setup(url, fake.received, lambda: 1 - len(fake.faults))
+        route = "to-anthropic"
+    # the first stream breaks after its first content: Claude Code retries without streaming
+    fake.inject(Fault(kind="midstream_error"))
+    runners, url = await _router(fake.app(), route)
+    found = Setup(url, fake.received, lambda: 1 - len(fake.faults))
     try:
         yield found
     finally:
@@ -127,15 +139,15 @@ async def test_claude_code_reads_a_file_through_the_router(
 
 async def test_claude_code_system_prompts_fold_for_an_openai_backend(
         claude_binary: Path, tmp_path: Path):
-    scripted = ScriptedOpenAI(ToolPlan("Read", {"file_path": str(tmp_path / "absent.txt")}))
-    runners, url = await _router(scripted.app(), "to-openai")
+    fake = FakeUpstream({"gpt-sim": Behaviour(), "mini-sim": Behaviour()}, api_key=OPENAI_KEY)
+    runners, url = await _router(fake.app(), "to-openai")
     try:
         rc, out, _err = await _run_claude(claude_binary, url, tmp_path, "say hello")
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
     assert rc == 0 and json.loads(out)["is_error"] is False
-    first = scripted.received[0].body
+    first = fake.received[0].body
     roles = [m["role"] for m in first["messages"]]
     assert roles[0] == "system" and roles.count("system") == 1
     for dropped in ("thinking", "context_management", "output_config", "metadata"):

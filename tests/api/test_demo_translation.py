@@ -20,9 +20,9 @@ from tests.api.conftest import port_of, serve
 
 @pytest.fixture
 async def demo_url() -> AsyncIterator[str]:
-    async with demo_upstreams() as ports:
+    async with demo_upstreams() as upstreams:
         plugins = load_plugins()
-        config = parse(demo_raw_config(ports), os.environ, list(plugins.strategies), {},
+        config = parse(demo_raw_config(upstreams.ports), os.environ, list(plugins.strategies), {},
                        source="<demo>")
         runner = await serve(create_app(config, plugins))
         try:

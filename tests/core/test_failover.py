@@ -7,7 +7,8 @@ import httpx
 import openai
 import pytest
 
-from router.demo.upstream import Behaviour, FakeUpstream, Fault
+from router.demo.scripted import Behaviour, Fault
+from router.demo.upstream import FakeUpstream
 from tests.harness import Harness, provider
 
 USER = [{"role": "user", "content": "hello"}]

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from router import logs
-from router.demo.upstream import FakeUpstream, Fault
+from router.demo.scripted import Fault
+from router.demo.upstream import FakeUpstream
 from tests.harness import Harness, provider
 
 USER = [{"role": "user", "content": "hello"}]

@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from router.demo.upstream import Fault
+from router.demo.scripted import Fault
 from tests.harness import Harness, fake, provider
 
 

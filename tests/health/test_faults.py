@@ -20,7 +20,8 @@ from router.app import create_app
 from router.appkeys import METRICS
 from router.budget import WINDOW_MARGIN_S
 from router.config import parse
-from router.demo.upstream import FakeUpstream, Fault
+from router.demo.scripted import Fault
+from router.demo.upstream import FakeUpstream
 from router.plugins import load_plugins
 from router.prober import PROBER
 from router.report import fetch_status

@@ -386,7 +386,7 @@ async def test_a_reload_gets_the_cached_listing_and_lists_new_providers(
 
 
 async def test_an_ended_free_variant_is_parked_by_health(serve: Serve, router: Route) -> None:
-    from router.demo.upstream import Fault
+    from router.demo.scripted import Fault
 
     fake = ModelServer()
     fake.models = {"data": [openrouter_model("acme/a:free"), openrouter_model("acme/b:free")]}

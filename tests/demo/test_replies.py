@@ -1,0 +1,92 @@
+"""The simulated model's answers: tool calls whose arguments fit the tool's schema, the tool the
+user asked for, structured outputs, thinking, images, and token counts that are exactly what
+the answer holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from router.demo.replies import Ask, Tool, ToolMode, compose
+from router.demo.tokenizer import count, grouped, pieces
+from tests.demo.test_schema_instance import assert_valid, documents
+
+WEATHER = Tool("get_weather", {"type": "object", "properties": {"city": {"type": "string"}},
+                               "required": ["city"]})
+TIME = Tool("get_time", {"type": "object", "properties": {"zone": {"type": "string"}}})
+
+
+def as_parameters(schema: dict[str, Any]) -> dict[str, Any]:
+    """Any generated schema as a tool's parameters object (its $defs stay at the root)."""
+    inner = {k: v for k, v in schema.items() if k != "$defs"}
+    return {"type": "object", "properties": {"value": inner}, "required": ["value"],
+            "$defs": schema.get("$defs", {})}
+
+
+def ask(said: str = "hi", **fields: Any) -> Ask:
+    return Ask(model="m", said=said, prompt_tokens=count([said]), **fields)
+
+
+@settings(max_examples=150, deadline=None)
+@given(documents().map(as_parameters), st.sampled_from(
+    [ToolMode.REQUIRED, ToolMode.NAMED]))
+def test_forced_tool_calls_have_arguments_that_fit_the_schema(schema: dict[str, Any],
+                                                              mode: ToolMode):
+    reply = compose(ask("do it", tools=(Tool("act", schema),), tool_mode=mode, named_tool="act"),
+                    "1")
+    (call,) = reply.calls
+    assert_valid(schema, call.arguments)
+    assert orjson.loads("".join(call.argument_pieces)) == call.arguments
+    assert reply.text == ()
+
+
+def test_auto_calls_the_tool_the_user_asks_for_and_only_then():
+    tools = (WEATHER, TIME)
+    (call,) = compose(ask("What's the weather in Oslo?", tools=tools), "1").calls
+    assert call.name == "get_weather" and call.arguments == {"city": "Oslo"}
+    (call,) = compose(ask("not the weather: what time is it?", tools=tools), "1").calls
+    assert call.name == "get_time"  # the one named last
+    assert compose(ask("hello there", tools=tools), "1").calls == ()
+    assert [c.name for c in compose(ask("both in parallel", tools=tools), "1").calls] == [
+        "get_weather", "get_time"]
+    assert len(compose(ask("both in parallel", tools=tools, parallel=False), "1").calls) <= 1
+    assert compose(ask("weather?", tools=tools, tool_mode=ToolMode.NONE), "1").calls == ()
+    answered = compose(ask("weather?", tools=tools, tool_results=("sunny",)), "1")
+    assert answered.calls == () and answered.content == "The tool said: sunny"
+
+
+def test_scripted_inputs_win():
+    (call,) = compose(ask("weather", tools=(WEATHER,)), "1", {"get_weather": {"city": "Rome"}}).calls
+    assert call.arguments == {"city": "Rome"}
+
+
+def test_structured_outputs_are_json_instances():
+    schema = {"type": "object", "properties": {"level": {"enum": ["low", "high"]}},
+              "required": ["level"], "additionalProperties": False}
+    reply = compose(ask(schema=schema), "1")
+    assert_valid(schema, orjson.loads(reply.content))
+    # json_object: a schema the client put in the prompt is followed; else still an object
+    prompted = compose(ask(json_mode=True, prompt_text=f"Answer as {orjson.dumps(schema).decode()}"),
+                       "1")
+    assert_valid(schema, orjson.loads(prompted.content))
+    assert isinstance(orjson.loads(compose(ask(json_mode=True), "1").content), dict)
+
+
+def test_thinking_images_and_counts():
+    reply = compose(ask("look at this", images=2, reason=True), "1")
+    assert reply.thought.startswith("Let me think about it.")
+    assert "I see 2 images." in reply.content and reply.content.endswith("You said: look at this")
+    assert reply.completion_tokens == len(reply.reasoning) + len(reply.text)
+    (call,) = compose(ask("weather", tools=(WEATHER,)), "1").calls
+    assert compose(ask("weather", tools=(WEATHER,)), "1").completion_tokens == len(
+        call.argument_pieces)
+
+
+@given(st.text())
+def test_tokens_join_back_to_the_text(text: str):
+    parts = pieces(text)
+    assert "".join(parts) == text and count([text]) == len(parts)
+    assert "".join(grouped(parts, 3)) == text and len(grouped(parts, 3)) <= 3

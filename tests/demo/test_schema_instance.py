@@ -1,0 +1,197 @@
+"""The demo's structured outputs and tool arguments are instances of the schema asked for: JSON
+Schemas as pydantic and zod emit them, checked with a real validator (jsonschema) and by pydantic
+parsing the value back, plus hypothesis-generated schemas over the same vocabulary."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import uuid
+from typing import Any, Literal
+
+import jsonschema
+import pydantic
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from router.demo.schema_instance import MAX_DEPTH, instance
+
+
+def assert_valid(schema: dict[str, Any], value: Any) -> None:
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    errors = [e.message for e in validator.iter_errors(value)]
+    assert not errors, (errors, value)
+
+
+class Colour(enum.Enum):
+    RED = "red"
+    GREEN = "green"
+
+
+class Address(pydantic.BaseModel):
+    street: str
+    city: str
+    zip_code: str = pydantic.Field(min_length=5, max_length=5)
+
+
+class Tree(pydantic.BaseModel):
+    label: str
+    children: list[Tree] = []
+
+
+class Person(pydantic.BaseModel):
+    name: str
+    age: int = pydantic.Field(ge=18, lt=130)
+    score: float = pydantic.Field(gt=0, le=1)
+    colour: Colour
+    kind: Literal["cat", "dog"]
+    address: Address
+    previous: Address | None = None
+    tags: list[str] = pydantic.Field(min_length=1)
+    pair: tuple[int, str]
+    counts: dict[str, int]
+    born: datetime.date
+    seen: datetime.datetime
+    ident: uuid.UUID
+    tree: Tree
+    unique: set[Colour] = pydantic.Field(min_length=2)
+
+
+@pytest.mark.parametrize("model", [Person, Address, Tree])
+def test_pydantic_schemas_get_values_pydantic_accepts(model: type[pydantic.BaseModel]):
+    schema = model.model_json_schema()
+    value = instance(schema)
+    assert_valid(schema, value)
+    model.model_validate(value)
+
+
+def test_zod_style_schema_with_definitions_and_relative_refs():
+    # what zod-to-json-schema emits: `definitions`, and `#/properties/...` refs for reuse
+    schema = {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "home": {"$ref": "#/definitions/place"},
+            "work": {"$ref": "#/properties/home"},
+            "mood": {"type": "string", "enum": ["calm", "busy"]},
+            "steps": {"type": "array", "items": {"type": "object", "properties": {
+                "n": {"type": "integer", "exclusiveMinimum": 0}, "what": {"type": "string"}},
+                "required": ["n", "what"], "additionalProperties": False}, "minItems": 1},
+            "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "flag": {"type": ["boolean", "null"]},
+            "when": {"type": "string", "format": "date-time"},
+        },
+        "required": ["home", "work", "mood", "steps", "note", "flag", "when"],
+        "definitions": {"place": {"type": "object", "properties": {
+            "city": {"type": "string"}, "lat": {"type": "number", "minimum": -90, "maximum": 90}},
+            "required": ["city", "lat"], "additionalProperties": False}},
+        "$schema": "http://json-schema.org/draft-07/schema#",
+    }
+    value = instance(schema, "weather in Berlin please")
+    assert_valid(schema, value)
+    assert value["home"]["city"] == "Berlin"  # the place the user named
+    assert value["steps"] and value["mood"] == "calm"
+
+
+def test_recursive_and_hostile_schemas_stay_finite():
+    loop = {"$ref": "#"}
+    assert instance(loop) is not None
+    deep: dict[str, Any] = {"type": "object", "properties": {}, "required": ["next"]}
+    node = deep
+    for _ in range(900):
+        child: dict[str, Any] = {"type": "object", "properties": {}, "required": ["next"]}
+        node["properties"]["next"] = child
+        node = child
+    instance(deep)  # no RecursionError
+    nullable_tree = {"$defs": {"n": {"type": "object", "properties": {
+        "next": {"anyOf": [{"$ref": "#/$defs/n"}, {"type": "null"}]}}, "required": ["next"]}},
+        "$ref": "#/$defs/n"}
+    value = instance(nullable_tree)
+    assert_valid(nullable_tree, value)
+    depth = 0
+    while value is not None:
+        value, depth = value["next"], depth + 1
+    assert depth <= MAX_DEPTH + 2
+
+
+# -- generated schemas ------------------------------------------------------------------------
+
+NAMES = st.sampled_from(["city", "name", "count", "items", "when", "email", "x", "tag_list"])
+FORMATS = st.sampled_from(["date", "date-time", "email", "uri", "uuid", "ipv4", "ipv6", "time"])
+
+
+@st.composite
+def numbers(draw: st.DrawFn) -> dict[str, Any]:
+    integer = draw(st.booleans())
+    schema: dict[str, Any] = {"type": "integer" if integer else "number"}
+    low = draw(st.integers(-1000, 1000))
+    gap = draw(st.integers(2, 100))
+    if draw(st.booleans()):
+        schema["exclusiveMinimum" if draw(st.booleans()) else "minimum"] = low
+    if draw(st.booleans()):
+        schema["exclusiveMaximum" if draw(st.booleans()) else "maximum"] = low + gap
+    if integer and draw(st.booleans()):
+        schema["multipleOf"] = draw(st.integers(1, gap // 2 or 1))
+    return schema
+
+
+@st.composite
+def strings(draw: st.DrawFn) -> dict[str, Any]:
+    if draw(st.booleans()):
+        return {"type": "string", "format": draw(FORMATS)}
+    low = draw(st.integers(0, 20))
+    schema: dict[str, Any] = {"type": "string", "minLength": low}
+    if draw(st.booleans()):
+        schema["maxLength"] = low + draw(st.integers(0, 10))
+    return schema
+
+
+ENUMS = st.lists(st.one_of(st.text(max_size=8), st.integers(), st.booleans(), st.none()),
+                 min_size=1, max_size=5, unique_by=lambda v: (type(v), v)).map(lambda v: {"enum": v})
+LEAVES = st.one_of(numbers(), strings(), ENUMS, st.just({"type": "boolean"}),
+                   st.just({"type": "null"}), st.builds(lambda v: {"const": v}, st.integers()))
+
+
+def extend(children: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    @st.composite
+    def obj(draw: st.DrawFn) -> dict[str, Any]:
+        props = draw(st.dictionaries(NAMES, children, max_size=4))
+        required = draw(st.lists(st.sampled_from(sorted(props)), unique=True)) if props else []
+        return {"type": "object", "properties": props, "required": required,
+                "additionalProperties": draw(st.booleans())}
+
+    @st.composite
+    def array(draw: st.DrawFn) -> dict[str, Any]:
+        low = draw(st.integers(0, 3))
+        schema = {"type": "array", "items": draw(children), "minItems": low}
+        if draw(st.booleans()):
+            schema["maxItems"] = low + draw(st.integers(0, 3))
+        return schema
+
+    @st.composite
+    def unique(draw: st.DrawFn) -> dict[str, Any]:
+        members = draw(st.lists(st.text(max_size=5), min_size=1, max_size=5, unique=True))
+        return {"type": "array", "uniqueItems": True, "minItems": len(members),
+                "items": {"type": "string", "enum": members}}
+
+    nullable = children.map(lambda c: {"anyOf": [c, {"type": "null"}]})
+    all_of = children.map(lambda c: {"allOf": [c], "description": "wrapped, as pydantic did"})
+    return st.one_of(obj(), array(), unique(), nullable, all_of)
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> dict[str, Any]:
+    """A root schema with $defs that the tree refers to, as pydantic and zod v4 emit."""
+    defs = draw(st.dictionaries(st.sampled_from(["A", "B", "C"]),
+                                st.recursive(LEAVES, extend, max_leaves=6), max_size=3))
+    leaves = LEAVES if not defs else st.one_of(
+        LEAVES, st.sampled_from(sorted(defs)).map(lambda n: {"$ref": f"#/$defs/{n}"}))
+    root = draw(st.recursive(leaves, extend, max_leaves=12))
+    return {**root, "$defs": defs} if defs else root
+
+
+@settings(max_examples=200, deadline=None)
+@given(documents(), st.text(max_size=40))
+def test_generated_schemas_get_valid_instances(schema: dict[str, Any], said: str):
+    assert_valid(schema, instance(schema, said))
