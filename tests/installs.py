@@ -87,6 +87,28 @@ def pip_install(*requirements: str) -> str | None:
         return run_install([sys.executable, "-m", "pip", "install", "--quiet", *requirements])
 
 
+def venv_install(folder: str, requirements: Sequence[str]) -> tuple[Path | None, str | None]:
+    """A virtualenv of its own in CACHE/folder holding `requirements`, for a client whose pins
+    would change the test venv's packages (instructor holds openai back); made once, reused by
+    later runs. Returns its python (or None) and the reason pip or venv gave."""
+    target = CACHE / folder
+    python = target / "bin" / "python"
+    wanted = "\n".join(requirements)
+    marker = target / ".installed"
+    with _locked(f"venv-{folder}"):
+        if python.exists() and marker.exists() and marker.read_text() == wanted:
+            return python, None
+        if not python.exists():
+            error = run_install([sys.executable, "-m", "venv", str(target)])
+            if error is not None:
+                return None, error
+        error = run_install([str(python), "-m", "pip", "install", "--quiet", *requirements])
+        if error is not None:
+            return None, error
+        marker.write_text(wanted)
+    return python, None
+
+
 def npm_install(folder: str, packages: Sequence[str]) -> tuple[Path | None, str | None]:
     """npm packages into CACHE/folder (installed once; later runs reuse them). Returns the
     folder (its node_modules holds them) or None and the reason npm gave."""

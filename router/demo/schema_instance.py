@@ -32,7 +32,7 @@ FORMATS: Mapping[str, str] = {
 # Property names a model would fill with a place, a person... (substring of the lower-cased name).
 NAMED: tuple[tuple[str, str], ...] = (
     ("city", "{place}"), ("location", "{place}"), ("place", "{place}"), ("town", "{place}"),
-    ("country", "France"), ("email", "ada@example.com"), ("url", "https://example.com/"),
+    ("email", "ada@example.com"), ("url", "https://example.com/"),
     ("name", "Ada Lovelace"), ("title", "A short title"), ("date", "2025-06-01"),
     ("language", "English"), ("unit", "celsius"), ("id", "item-1"),
 )
