@@ -234,6 +234,11 @@ class Proxy:
                     frames = self._feed(a, translator, event)
                     if frames:
                         await response.write(b"".join(frames))
+                    if translator.done:
+                        # The last event is out: end the client's stream now, not when the
+                        # upstream gets round to closing its connection (it may linger, and a
+                        # client that leaves first would be recorded as a 499).
+                        break
                 tail = translator.finish()
             except ConnectionError:
                 raise
@@ -244,6 +249,9 @@ class Proxy:
                 self._failed(a.backend, err)
                 a.call.error = err.reason.value
                 tail = translator.fail(a.client.stream_failure_type, redact(err.message, a.secrets))
+            # Release the upstream first (its unread rest closes the connection): nothing of
+            # it is waited for, and nothing is left open if the client leaves during the end.
+            await reply.aclose()
             await response.write(b"".join(tail))
             await response.write_eof()
         except ConnectionError:

@@ -38,3 +38,9 @@ class StreamTranslator(Protocol):
     def fail(self, error_type: str, message: str) -> list[bytes]:
         """The stream broke after its first byte: end it with the API's in-band error."""
         ...
+
+    @property
+    def done(self) -> bool:
+        """The client's stream is complete (its last event was produced): the router ends it
+        at once, without waiting for the upstream to close its connection."""
+        ...

@@ -75,6 +75,10 @@ class OpenAIStream:
         self._usage = ctx.include_usage
         self._done = False
 
+    @property
+    def done(self) -> bool:
+        return self._done
+
     def feed(self, event: JSON) -> list[bytes]:
         if self._done:
             return []
@@ -106,6 +110,10 @@ class AnthropicStream:
     def __init__(self, ctx: ResponseContext) -> None:
         self._model = ctx.served_model
         self._done = False
+
+    @property
+    def done(self) -> bool:
+        return self._done
 
     def feed(self, event: JSON) -> list[bytes]:
         if self._done:

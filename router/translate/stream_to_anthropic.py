@@ -34,6 +34,10 @@ class OpenAIToAnthropicStream:
         self._usage: JSON | None = None
         self._done = False
 
+    @property
+    def done(self) -> bool:
+        return self._done
+
     def feed(self, event: JSON) -> list[bytes]:
         if self._done:
             return []

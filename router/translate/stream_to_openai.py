@@ -25,6 +25,10 @@ class AnthropicToOpenAIStream:
         self._finished = False  # a message_delta (the finish) was seen
         self._done = False
 
+    @property
+    def done(self) -> bool:
+        return self._done
+
     def feed(self, event: JSON) -> list[bytes]:
         handler = self._HANDLERS.get(event.get("type"))
         if self._done or handler is None:
