@@ -20,7 +20,7 @@ from tests.api.conftest import port_of, serve
 
 @pytest.fixture
 async def demo_url() -> AsyncIterator[str]:
-    async with demo_upstreams() as upstreams:
+    async with demo_upstreams(pace=0.0) as upstreams:
         plugins = load_plugins()
         config = parse(demo_raw_config(upstreams.ports), os.environ, list(plugins.strategies), {},
                        source="<demo>")
@@ -59,3 +59,36 @@ async def test_claude_alias_and_vision_reach_the_anthropic_backend(demo_url: str
         # tools + vision: only the Anthropic-API demo backend has both
         assert completion.model == "anthropic-sim/sonnet-sim"
         assert completion.choices[0].finish_reason == "tool_calls"
+
+
+TINY_PNG = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8"
+            "z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+
+
+async def test_the_reasoning_backend_streams_its_reasoning(demo_url: str):
+    client: Any
+    async with openai.AsyncOpenAI(base_url=f"{demo_url}/v1", api_key="x", max_retries=0) as client:
+        stream = await client.chat.completions.create(
+            model="demo/large-70b", stream=True, messages=[{"role": "user", "content": "why?"}])
+        kinds = [("reasoning" if (c.delta.model_extra or {}).get("reasoning_content") else
+                  "text" if c.delta.content else "other") async for chunk in stream
+                 for c in chunk.choices]
+    thinking = [k for k in kinds if k == "reasoning"]
+    assert len(thinking) > 3 and kinds.index("text") > kinds.index("reasoning")
+    async with anthropic.AsyncAnthropic(base_url=demo_url, api_key="x", max_retries=0) as client:
+        message = await client.messages.create(
+            model="anthropic-sim/sonnet-sim", max_tokens=2048, messages=[
+                {"role": "user", "content": "why?"}],
+            thinking={"type": "enabled", "budget_tokens": 1024})
+    assert message.content[0].type == "thinking" and message.content[0].signature
+
+
+async def test_vision_backends_see_the_image(demo_url: str):
+    client: Any
+    async with openai.AsyncOpenAI(base_url=f"{demo_url}/v1", api_key="x", max_retries=0) as client:
+        for model in ("demo/vision-12b", "anthropic-sim/sonnet-sim"):
+            completion = await client.chat.completions.create(model=model, messages=[
+                {"role": "user", "content": [
+                    {"type": "image_url", "image_url": {"url": TINY_PNG}},
+                    {"type": "text", "text": "what is this?"}]}])
+            assert "I see 1 image." in completion.choices[0].message.content
