@@ -30,7 +30,7 @@ def ask(said: str = "hi", **fields: Any) -> Ask:
     return Ask(model="m", said=said, prompt_tokens=count([said]), **fields)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(documents().map(as_parameters), st.sampled_from(
     [ToolMode.REQUIRED, ToolMode.NAMED]))
 def test_forced_tool_calls_have_arguments_that_fit_the_schema(schema: dict[str, Any],
