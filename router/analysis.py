@@ -84,8 +84,9 @@ def _format_needs(body: JSON) -> set[Capability]:
             return {Capability.JSON_OBJECT}
         if kind == "json_schema":
             return {Capability.JSON_SCHEMA}
-    output = body.get("output_config")  # Anthropic structured outputs
-    if isinstance(output, dict) and isinstance(output.get("format"), dict):
+    output = body.get("output_config")  # Anthropic structured outputs (or the beta's spelling)
+    if (isinstance(output, dict) and isinstance(output.get("format"), dict)) or isinstance(
+            body.get("output_format"), dict):
         return {Capability.JSON_SCHEMA}
     return set()
 

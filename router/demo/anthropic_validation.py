@@ -26,6 +26,8 @@ ROLES = frozenset({"user", "assistant"})
 # The beta Claude Code sends that lets a `system` message sit inside `messages` (clients.md §1).
 MID_CONVERSATION_SYSTEM = "mid-conversation-system-2026-04-07"
 ROLES_WITH_SYSTEM = ROLES | {"system"}
+# The beta under which structured outputs were first offered, as a top-level `output_format`.
+STRUCTURED_OUTPUTS = "structured-outputs-2025-11-13"
 
 
 def _check_text(block: JSON, where: str) -> list[str]:
@@ -222,8 +224,25 @@ def _check_system(system: Any) -> list[str]:
         else [f"system[{i}]: must be a text block"])]
 
 
+def _check_output(body: JSON, betas: frozenset[str]) -> list[str]:
+    """Structured outputs: `output_config.format`, or the beta's older top-level
+    `output_format`; either must be a json_schema format with a schema object."""
+    config = body.get("output_config")
+    if config is not None and not isinstance(config, dict):
+        return ["output_config: must be an object"]
+    formats = [("output_config.format", (config or {}).get("format"))]
+    if "output_format" in body:
+        if STRUCTURED_OUTPUTS not in betas:
+            return ["output_format: Extra inputs are not permitted"]
+        formats.append(("output_format", body["output_format"]))
+    return [f"{where}: must be {{type: json_schema, schema: {{...}}}}" for where, fmt in formats
+            if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") == "json_schema"
+                                        and isinstance(fmt.get("schema"), dict))]
+
+
 def _check_misc(body: JSON) -> list[str]:
-    problems = [f"{key}: Extra inputs are not permitted" for key in body if key not in KNOWN_FIELDS]
+    problems = [f"{key}: Extra inputs are not permitted" for key in body
+                if key not in KNOWN_FIELDS and key != "output_format"]
     stops = body.get("stop_sequences")
     if stops is not None and (not isinstance(stops, list) or
                               not all(isinstance(s, str) and s.strip() for s in stops)):
@@ -244,4 +263,5 @@ def validate_anthropic_request(body: Any, betas: frozenset[str] = frozenset()) -
     problems = [] if isinstance(body.get("model"), str) else ["model: Field required"]
     roles = ROLES_WITH_SYSTEM if MID_CONVERSATION_SYSTEM in betas else ROLES
     return (problems + _check_messages(body.get("messages"), roles) + _check_numbers(body)
-            + _check_tools(body) + _check_system(body.get("system")) + _check_misc(body))
+            + _check_tools(body) + _check_system(body.get("system")) + _check_misc(body)
+            + _check_output(body, betas))

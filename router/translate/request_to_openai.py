@@ -186,7 +186,8 @@ def _sampling(body: JSON, out: JSON) -> None:
 
 def _response_format(body: JSON, out: JSON) -> None:
     config = body.get("output_config")
-    fmt = config.get("format") if isinstance(config, dict) else None
+    # `output_format` is how the structured-outputs beta first spelled it
+    fmt = (config.get("format") if isinstance(config, dict) else None) or body.get("output_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         out["response_format"] = {
             "type": "json_schema",

@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
-from router.demo.anthropic_validation import MID_CONVERSATION_SYSTEM, validate_anthropic_request
+from router.demo.anthropic_validation import (
+    MID_CONVERSATION_SYSTEM,
+    STRUCTURED_OUTPUTS,
+    validate_anthropic_request,
+)
 
 VALID: dict[str, Any] = {
     "model": "claude-sim", "max_tokens": 2048, "stream": True, "temperature": 0.5,
@@ -81,6 +85,9 @@ BREAKAGES: dict[str, Callable[[dict[str, Any]], None]] = {
     "metadata with other keys": _set(("metadata",), {"user_id": "u", "tag": "x"}),
     "string stop_sequences": _set(("stop_sequences",), "END"),
     "n": _set(("n",), 1),
+    "output format without a schema": _set(("output_config",), {"format": {"type": "json_schema"}}),
+    "output_format without its beta": _set(("output_format",), {"type": "json_schema",
+                                                               "schema": {"type": "object"}}),
 }
 
 
@@ -100,3 +107,11 @@ def test_system_messages_pass_with_claude_codes_beta():
     body["messages"].insert(0, {"role": "system", "content": "agent list"})
     assert validate_anthropic_request(body) != []
     assert validate_anthropic_request(body, frozenset({MID_CONVERSATION_SYSTEM})) == []
+
+
+def test_structured_outputs_pass_in_both_spellings():
+    schema = {"type": "json_schema", "schema": {"type": "object", "properties": {}}}
+    body = {**copy.deepcopy(VALID), "output_config": {"format": schema, "effort": "high"}}
+    assert validate_anthropic_request(body) == []
+    older = {**copy.deepcopy(VALID), "output_format": schema}
+    assert validate_anthropic_request(older, frozenset({STRUCTURED_OUTPUTS})) == []

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
 
-from tests.api.conftest import Stack
+from router.demo.anthropic_validation import STRUCTURED_OUTPUTS
+from tests.api.conftest import CLIENT_KEY, Stack
 from tests.demo.test_schema_instance import Person, assert_valid
 
 SCHEMA = Person.model_json_schema()
@@ -65,3 +67,16 @@ async def test_usage_counts_exactly_what_was_sent_and_streamed(stack: Stack, ope
     long_prompt, _long_completion, _ = await run("one two three four five")
     assert short_completion == short_deltas  # a token per streamed piece
     assert long_prompt - short_prompt == 3  # three more words, three more prompt tokens
+
+
+@pytest.mark.parametrize("route", ["to-openai", "to-anthropic"])
+async def test_the_betas_output_format_is_honoured_too(stack: Stack, route: str):
+    body = {"model": route, "max_tokens": 2000, "messages": [{"role": "user", "content": "hi"}],
+            "output_format": {"type": "json_schema", "schema": SCHEMA}}
+    headers = {"anthropic-version": "2023-06-01", "anthropic-beta": STRUCTURED_OUTPUTS}
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{stack.url}/v1/messages", json=body,
+            headers={**headers, "x-api-key": CLIENT_KEY}) as resp:
+        message = await resp.json()
+    assert resp.status == 200, message
+    Person.model_validate_json(message["content"][0]["text"])
