@@ -22,6 +22,7 @@ from router.appkeys import (
     PLUGINS,
     PROXY,
     READINESS,
+    RECENT,
     RELOADER,
     RUNTIME,
     STARTED_AT,
@@ -37,6 +38,7 @@ from router.plugins import Plugins
 from router.prober import PROBER, Prober
 from router.proxy import Proxy
 from router.readiness import Readiness
+from router.recent import RecentRequests
 from router.runtime import Runtime, RuntimeRef, build_runtime
 
 RETIRED: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("retired_runtimes")
@@ -67,6 +69,7 @@ def create_app(
     app[HEALTH] = health
     app[PLUGINS] = plugins
     app[READINESS] = Readiness()
+    app[RECENT] = RecentRequests(clock)
     app[PROXY] = Proxy(health, metrics, clock, sleep)
     app[RUNTIME] = RuntimeRef(build_runtime(config, plugins, rng))
     if reload_config is not None:
@@ -78,6 +81,7 @@ def create_app(
     app.router.add_get("/v1/models", models.list_models)
     app.router.add_get("/v1/models/{id:.+}", models.get_model)  # ids hold slashes
     app.router.add_get("/status", ops.status)
+    app.router.add_get("/status/requests", ops.recent_requests)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)

@@ -14,6 +14,7 @@ from router.metrics import Metrics
 from router.plugins import Plugins
 from router.proxy import Proxy
 from router.readiness import Readiness
+from router.recent import RecentRequests
 from router.runtime import Runtime, RuntimeRef
 
 RUNTIME = web.AppKey("runtime", RuntimeRef)
@@ -26,5 +27,6 @@ PLUGINS = web.AppKey("plugins", Plugins)
 CLOCK = web.AppKey("clock", Clock)
 CLIENT_LIMITS = web.AppKey("client_limits", ClientLimits)
 STARTED_AT = web.AppKey("started_at", int)  # epoch seconds: the `created` of every listed model
+RECENT = web.AppKey("recent_requests", RecentRequests)
 # Builds a fresh Runtime from the config source (SIGHUP reload); raises ConfigError.
 RELOADER: web.AppKey[Callable[[], Runtime]] = web.AppKey("reloader")

@@ -10,8 +10,14 @@ from aiohttp import web
 from router.client_limits import ClientLimits
 from router.errors import TooManyRequests, Unauthorized
 
-# Paths that never need a client key (restrict them by network policy instead).
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# Paths that never need a client key (restrict them by network policy instead), and the web
+# console's page and files, which hold no data.
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/", "/ui"})
+OPEN_PREFIX = "/ui/"
+
+
+def is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIX)
 
 
 def admit(request: web.Request, client_keys: Mapping[str, str], limits: ClientLimits) -> str:

@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from router.api.auth import OPEN_PATHS, admit
+from router.api.auth import admit, is_open
 from router.api.error_responses import error_response, http_error_response, internal_error_response
-from router.appkeys import ACCESS, CLIENT_LIMITS, CLOCK, RUNTIME
+from router.appkeys import ACCESS, CLIENT_LIMITS, CLOCK, RECENT, RUNTIME
 from router.call import Call
 from router.errors import RouterError
 from router.request_ids import RequestIds
@@ -25,7 +25,7 @@ def make_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS:
+        if is_open(request.path):
             return await handler(request)
         app = request.app
         clock = app[CLOCK]
@@ -49,7 +49,9 @@ def make_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
         finally:
             call.status = response.status if response is not None else 499  # client went away
             if request.path.startswith("/v1/"):
-                app[ACCESS].done(call, clock.monotonic() - call.started)
+                duration_s = clock.monotonic() - call.started
+                app[ACCESS].done(call, duration_s)
+                app[RECENT].record(call, duration_s)
         return response
 
     return middleware

@@ -1,11 +1,13 @@
-"""Operational endpoints: liveness, readiness, metrics, status."""
+"""Operational endpoints: liveness, readiness, metrics, status, the last requests."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from router.appkeys import HEALTH, METRICS, READINESS, RUNTIME
+from router.appkeys import HEALTH, METRICS, READINESS, RECENT, RUNTIME
+from router.errors import RequestError
 from router.metrics import CONTENT_TYPE
+from router.recent import DEFAULT_LIMIT
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -34,3 +36,14 @@ async def status(request: web.Request) -> web.Response:
         for t in runtime.pool.routes.values()
     ]
     return web.json_response({"backends": backends, "routes": routes})
+
+
+async def recent_requests(request: web.Request) -> web.Response:
+    """GET /status/requests?limit=N: the last requests answered, newest first."""
+    recent = request.app[RECENT]
+    raw = request.query.get("limit", str(DEFAULT_LIMIT))
+    limit = int(raw) if raw.isascii() and raw.isdigit() else 0
+    if not 1 <= limit <= recent.capacity:
+        raise RequestError(f"limit must be an integer from 1 to {recent.capacity}", param="limit")
+    secrets = request.app[RUNTIME].current.secrets
+    return web.json_response({"requests": [e.render(secrets) for e in recent.latest(limit)]})
