@@ -12,6 +12,7 @@ from aiohttp import web
 from router import logs
 from router.access import Access
 from router.api import anthropic, models, openai, ops
+from router.api.banner import drop_server_banner
 from router.api.middleware import make_middleware
 from router.appkeys import (
     ACCESS,
@@ -40,6 +41,7 @@ from router.proxy import Proxy
 from router.readiness import Readiness
 from router.recent import RecentRequests
 from router.runtime import Runtime, RuntimeRef, build_runtime
+from router.ui.console import Console
 
 RETIRED: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("retired_runtimes")
 
@@ -85,6 +87,8 @@ def create_app(
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)
+    Console.load().add_routes(app)
+    app.on_response_prepare.append(drop_server_banner)
     app.cleanup_ctx.append(_lifecycle)
     # Its own RNG: drawing from the strategies' one would change their picks.
     prober = Prober(health, metrics, lambda: app[RUNTIME].current, clock, random.Random())
