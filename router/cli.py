@@ -161,7 +161,8 @@ def _demo_banner(host: str, port: int, config: Config) -> str:
         f"    python -c \"from openai import OpenAI; c=OpenAI(base_url='{url}/v1', api_key='x'); "
         "r=c.chat.completions.create(model='free', messages=[{'role':'user','content':'hi'}]); "
         "print(r.model, r.choices[0].message.content)\"\n"
-        f"    curl -s {url}/status"
+        f"    curl -s {url}/status\n"
+        f"  console: {url}/ui/"
     )
 
 
