@@ -35,7 +35,7 @@ def main() -> None:
         raise SystemExit(f"no chromium: {why}")
     with harness() as h, contextlib.ExitStack() as stack:
         demo = demo_upstreams()
-        ports = h.run(demo.__aenter__())
+        ports = h.run(demo.__aenter__()).ports
         stack.callback(lambda: h.run(demo.__aexit__(None, None, None)))
         busy = FakeUpstream({"busy-32b": Behaviour(latency_s=0.1)})
         raw: dict[str, Any] = demo_raw_config(ports)
