@@ -35,9 +35,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from router import logs
-from router.budget import Budgets, Limits, quota_headers
+from router.budget import Budgets, Limits
 from router.health import HealthTracker
 from router.types import Api, Backend, FailureReason, Needs, Outcome, Strategy
+from router.upstream import Quota
 from strategies.uniform import UniformRandom
 from strategies.weighted import Weighted
 
@@ -127,7 +128,16 @@ class Reply:
     status: int = 200
     retry_after_s: float | None = None
     provider_wide: bool = False
-    headers: tuple[tuple[str, str], ...] = ()
+    # (limit, remaining, reset in s) as x-ratelimit-* headers say it; a duration is read
+    # against the clock of whoever reads the answer.
+    reported: tuple[int, int, float] | None = None
+
+    def quota(self, wall: float) -> Quota | None:
+        if self.reported is None:
+            return None
+        limit, remaining, reset_in = self.reported
+        return Quota(requests_limit=limit, requests_remaining=remaining,
+                     requests_reset_epoch=wall + round(reset_in, 2))
 
 
 class SlidingMinute:
@@ -186,15 +196,11 @@ class Upstream:
             self.errors += 1
             return Reply(False, net + 0.1, 500)
         latency = net + self.spec.latency_s * self._rng.uniform(0.7, 1.3)
-        headers: tuple[tuple[str, str], ...] = ()
+        reported = None
         if self.spec.reports_quota:
             # OpenAI's and Groq's meaning of reset: until the limit is back to its initial state.
-            headers = quota_headers({
-                "x-ratelimit-limit-requests": str(self.spec.rpm),
-                "x-ratelimit-remaining-requests": str(self._minute.left(arrival)),
-                "x-ratelimit-reset-requests": f"{self._minute.full_in(arrival):.2f}s",
-            })
-        return Reply(True, latency, headers=headers)
+            reported = (self.spec.rpm, self._minute.left(arrival), self._minute.full_in(arrival))
+        return Reply(True, latency, reported=reported)
 
 
 # -- routers -----------------------------------------------------------------------------------
@@ -303,8 +309,11 @@ class Freerouter:
 
     def _done(self, req: Request, backend: Backend, reply: Reply) -> None:
         if reply.ok:
-            self.health.record(Outcome(backend.id, ok=True, latency_s=reply.latency_s,
-                                       headers=reply.headers), backend.provider)
+            self.health.record(Outcome(backend.id, ok=True, latency_s=reply.latency_s),
+                               backend.provider)
+            quota = reply.quota(self._sim.clock.wall())
+            if quota is not None:
+                self.budgets.observe(backend.id, quota, reply.latency_s)
             self.health.end(backend)
             req.answer(200, None)
             return

@@ -23,6 +23,7 @@ from providers.model_lists import (
 )
 from providers.upstream_errors import classify
 from router.errors import BadResponse, UpstreamConnectError, UpstreamTimeout
+from router.types import DISCOVERY_METHODS
 
 # ---- fetching -----------------------------------------------------------------------------------
 
@@ -127,7 +128,6 @@ _METHODS: Mapping[str, Callable[[_Fetch], Awaitable[list[DiscoveredModel]]]] = M
         "llamacpp": _llamacpp,
     }
 )
-DISCOVERY_METHODS = frozenset(_METHODS)
 
 
 async def discover(

@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from providers.error_bodies import ErrorBody
+from router.upstream import Quota
 
 # ---- headers ------------------------------------------------------------------------------------
 
@@ -178,18 +178,6 @@ def reset_delay(headers: Mapping[str, str], now: float) -> float | None:
 # ---- quota headers ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Quota:
-    """What rate-limit headers say is left; None where a provider sends nothing."""
-
-    requests_remaining: int | None = None
-    requests_reset_epoch: float | None = None
-    tokens_remaining: int | None = None
-    tokens_reset_epoch: float | None = None
-    day_remaining: int | None = None
-    day_reset_epoch: float | None = None
-
-
 # field -> headers that carry it, in preference order (OpenAI/Groq, Mistral, Cerebras,
 # Anthropic, OpenRouter; SambaNova uses the OpenAI names plus the -day ones).
 _COUNT_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -207,6 +195,18 @@ _COUNT_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "anthropic-ratelimit-input-tokens-remaining",
         ),
         "day": ("x-ratelimit-remaining-requests-day",),
+    }
+)
+# field -> headers that state the limit a remaining count counts down from
+_LIMIT_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "requests": (
+            "x-ratelimit-limit-requests",
+            "x-ratelimit-limit-req-minute",
+            "anthropic-ratelimit-requests-limit",
+            "x-ratelimit-limit",
+        ),
+        "day": ("x-ratelimit-limit-requests-day",),
     }
 )
 _RESET_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -248,6 +248,10 @@ def quota_from_headers(headers: Mapping[str, str], now: float) -> Quota | None:
     }
     if all(v is None for v in (*counts.values(), *resets.values())):
         return None
+    limits = {
+        bucket: next((n for h in hs if h in names and (n := _count(names[h])) is not None), None)
+        for bucket, hs in _LIMIT_HEADERS.items()
+    }
     return Quota(
         requests_remaining=counts["requests"],
         requests_reset_epoch=resets["requests"],
@@ -255,4 +259,6 @@ def quota_from_headers(headers: Mapping[str, str], now: float) -> Quota | None:
         tokens_reset_epoch=resets["tokens"],
         day_remaining=counts["day"],
         day_reset_epoch=resets["day"],
+        requests_limit=limits["requests"],
+        day_limit=limits["day"],
     )

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 import aiohttp
 import orjson
 
+from providers.ratelimits import quota_from_headers
 from providers.sse import SSEDecoder
 from providers.upstream_errors import classify, classify_stream_error
 from router.errors import (
@@ -63,17 +64,19 @@ class Transport:
         except BaseException as exc:
             raise _map(exc) from None
         try:
+            now = time.time()
             if resp.status >= 300:
                 raw = await _read_limited(resp, ERROR_BODY_BYTES, truncate=True)
-                raise classify(resp.status, resp.headers, raw, now=time.time())
+                raise classify(resp.status, resp.headers, raw, now=now)
+            quota = quota_from_headers(resp.headers, now)
             if stream and "text/event-stream" in resp.headers.get("Content-Type", ""):
                 return UpstreamReply(resp.status, resp.headers, events=_events(resp, check),
-                                     release=resp.release)
+                                     release=resp.release, quota=quota)
             # A JSON answer to a stream request is read whole; the proxy counts it as a
             # bad_response and fails over.
             raw = await _read_limited(resp, MAX_BODY_BYTES)
             resp.release()
-            return UpstreamReply(resp.status, resp.headers, json=_json(raw))
+            return UpstreamReply(resp.status, resp.headers, json=_json(raw), quota=quota)
         except BaseException as exc:
             resp.release()
             raise _map(exc) from None

@@ -10,14 +10,13 @@ provider really uses (fixed minute, sliding, token bucket of capacity rpm), neve
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from types import MappingProxyType
 
-from providers.ratelimits import Quota, quota_from_headers
 from router.clock import Clock
 from router.config import Config
 from router.types import Backend
+from router.upstream import Quota
 
 MINUTE_S = 60.0
 DAY_S = 86400.0
@@ -30,7 +29,6 @@ REPORT_TTL_S = 60.0
 PROBE_RESERVE = 2
 SEND_SLACK_S = 0.05  # between counting a request against its budget and sending it
 RECENT_SENDS = 256  # per backend, for counting sends a quota report may not include yet
-QUOTA_HEADER_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "retry-after")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,28 +47,6 @@ def provider_limits(config: Config, name: str) -> Limits:
         if p.name == name:
             return Limits(p.rpm, p.rpd)
     return NO_LIMITS
-
-
-def quota_headers(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """The rate-limit headers of an answer, kept for the tracker (the rest is not its business)."""
-    return tuple((k.lower(), v) for k, v in headers.items()
-                 if k.lower().startswith(QUOTA_HEADER_PREFIXES))
-
-
-# unit -> the headers that state the limit a remaining-count counts down from
-_LIMIT_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "rpm": ("x-ratelimit-limit-requests", "x-ratelimit-limit-req-minute",
-            "anthropic-ratelimit-requests-limit", "x-ratelimit-limit"),
-    "rpd": ("x-ratelimit-limit-requests-day",),
-})
-
-
-def _limit(headers: Mapping[str, str], unit: str) -> int | None:
-    for name in _LIMIT_HEADERS[unit]:
-        value = headers.get(name, "").strip()
-        if value.isdigit():
-            return int(value)
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,31 +212,23 @@ class Budgets:
         window.add(now, limit)
         return True
 
-    def observe(self, backend_id: str, headers: Mapping[str, str], latency_s: float | None = None,
-                ) -> None:
-        """Quota headers of a successful answer: what the provider says is left until when.
+    def observe(self, backend_id: str, quota: Quota, latency_s: float | None = None) -> None:
+        """The quota a successful answer reported: what the provider says is left until when.
         `latency_s` is how long ago the answered request was sent: what we sent since may not
         be counted in the report yet, so it is counted against it."""
-        names = {k.lower(): v for k, v in headers.items()}
-        quota = quota_from_headers(names, self._clock.wall())
-        if quota is not None:
-            self._observe(backend_id, quota, names, latency_s or 0.0)
-
-    def _observe(self, backend_id: str, quota: Quota, headers: Mapping[str, str],
-                 latency_s: float) -> None:
         now, wall = self._clock.monotonic(), self._clock.wall()
         # Sends from (about) when the answered request left on, itself excepted: the report
         # was written when it arrived, before (some of) the others did.
-        since = now - latency_s - SEND_SLACK_S
+        since = now - (latency_s or 0.0) - SEND_SLACK_S
         unseen = max(sum(1 for t in self._recent.get(backend_id, ()) if t >= since) - 1, 0)
-        reports = (("rpm", quota.requests_remaining, quota.requests_reset_epoch),
-                   ("rpd", quota.day_remaining, quota.day_reset_epoch))
-        for unit, remaining, reset in reports:
+        reports = (("rpm", quota.requests_remaining, quota.requests_reset_epoch, quota.requests_limit),
+                   ("rpd", quota.day_remaining, quota.day_reset_epoch, quota.day_limit))
+        for unit, remaining, reset, limit in reports:
             if remaining is None:
                 continue
             ttl = reset - wall if reset is not None and reset > wall else REPORT_TTL_S
             self._reported[(backend_id, unit)] = _Reported(
-                remaining, now + min(ttl, DAY_S), _limit(headers, unit), sent_since=unseen)
+                remaining, now + min(ttl, DAY_S), limit, sent_since=unseen)
 
     def left(self, backend: Backend) -> BudgetLeft:
         """The smallest room among the backend's budgets (None: no budget of that kind)."""

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from providers.discovery import DISCOVERY_METHODS
-from router.types import Api, Backend, Capability
+from router.types import DISCOVERY_METHODS, Api, Backend, Capability
 from router.wire import UPSTREAM_APIS
 
 

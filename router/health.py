@@ -267,8 +267,6 @@ class HealthTracker:
         h.consecutive = 0
         if outcome.latency_s is not None:
             h.latency.add(outcome.latency_s)
-        if outcome.headers:
-            self.budgets.observe(h.backend_id, dict(outcome.headers), outcome.latency_s)
         if is_trial:
             h.trial_pending = False
             h.recovered_at = now

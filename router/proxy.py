@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 
-from router.budget import quota_headers
 from router.call import Call
 from router.clock import Clock
 from router.errors import (
@@ -185,7 +184,7 @@ class Proxy:
         self, a: _Attempt, reply: UpstreamReply, ctx: ResponseContext, latency: float
     ) -> web.Response:
         assert reply.json is not None
-        self._succeeded(a, latency, reply.json, reply.headers)
+        self._succeeded(a, latency, reply.json, reply)
         body = a.translation.response(reply.json, ctx)
         a.call.ttft_s = self._clock.monotonic() - a.call.started
         self._metrics.first_token(a.backend.id, a.call.ttft_s)
@@ -217,7 +216,7 @@ class Proxy:
             if isinstance(exc, Exception) and not isinstance(exc, UpstreamError):
                 raise BadResponse("the upstream sent an unusable stream event") from None
             raise
-        self._succeeded(a, latency, None, reply.headers)
+        self._succeeded(a, latency, None, reply)
         translator = a.translation.stream(ctx)
         response = web.StreamResponse(status=200, headers={
             **_answer_headers(a.call, reply.headers), "Content-Type": "text/event-stream",
@@ -271,10 +270,11 @@ class Proxy:
     # -- outcomes ----------------------------------------------------------------------------
 
     def _succeeded(
-        self, a: _Attempt, latency: float, body: JSON | None, headers: Mapping[str, str]
+        self, a: _Attempt, latency: float, body: JSON | None, reply: UpstreamReply
     ) -> None:
-        self._health.record(Outcome(a.backend.id, ok=True, latency_s=latency,
-                                    headers=quota_headers(headers)), a.backend.provider)
+        self._health.record(Outcome(a.backend.id, ok=True, latency_s=latency), a.backend.provider)
+        if reply.quota is not None:
+            self._health.budgets.observe(a.backend.id, reply.quota, latency)
         if body is not None and (counts := a.upstream.usage(body)) is not None:
             a.call.prompt_tokens, a.call.completion_tokens = counts
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 JSON = dict[str, Any]
@@ -42,6 +42,13 @@ class FailureReason(enum.Enum):
     BAD_RESPONSE = "bad_response"
     STREAM_ERROR = "stream_error"
     BUDGET = "budget"
+
+
+# The words of a provider's `discover` key: how its model list is found at run time. The config
+# checks them; providers.discovery implements each one (a test holds the two together).
+DISCOVERY_METHODS = frozenset(
+    {"none", "models", "openrouter-free", "ollama", "cloudflare", "lmstudio", "llamacpp"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,4 +109,3 @@ class Outcome:
     provider_wide: bool = False  # the limit applies to the whole provider account
     until_epoch: float | None = None  # a daily quota: parked until this wall-clock time
     probe: bool = False
-    headers: tuple[tuple[str, str], ...] = field(default=())  # rate-limit headers seen

@@ -30,6 +30,21 @@ class UpstreamRequest:
     headers: Mapping[str, str] = field(default_factory=dict)  # e.g. anthropic-beta
 
 
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """What an upstream's rate-limit headers say is left, parsed by its provider adapter (each
+    provider names them its own way); None where it sends nothing. Instants are epoch seconds."""
+
+    requests_remaining: int | None = None
+    requests_reset_epoch: float | None = None
+    tokens_remaining: int | None = None
+    tokens_reset_epoch: float | None = None
+    day_remaining: int | None = None
+    day_reset_epoch: float | None = None
+    requests_limit: int | None = None  # what requests_remaining counts down from
+    day_limit: int | None = None
+
+
 @dataclass(slots=True)
 class UpstreamReply:
     """A successful (2xx) answer whose headers have arrived. Exactly one of `json` and
@@ -41,6 +56,7 @@ class UpstreamReply:
     json: JSON | None = None
     events: AsyncIterator[JSON] | None = None
     release: Callable[[], None] | None = None  # frees the connection, even if never iterated
+    quota: Quota | None = None  # what the answer's rate-limit headers say is left
 
     async def aclose(self) -> None:
         if self.events is not None:

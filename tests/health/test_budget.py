@@ -13,10 +13,10 @@ from router.budget import (
     Budgets,
     Limits,
     provider_limits,
-    quota_headers,
 )
 from router.config import parse
 from router.types import Api, Backend
+from router.upstream import Quota
 from tests.health.fakes import FakeClock
 
 MINUTE = 60.0 + WINDOW_MARGIN_S
@@ -89,8 +89,7 @@ def test_probes_of_a_provider_without_limits_always_go(clock: FakeClock) -> None
 def test_reported_remaining_zero_blocks_until_the_reported_reset(clock: FakeClock) -> None:
     budgets = Budgets(clock)
     b = backend()
-    budgets.observe(b.id, {"x-ratelimit-remaining-requests": "0",
-                           "x-ratelimit-reset-requests": "2m"})
+    budgets.observe(b.id, Quota(requests_remaining=0, requests_reset_epoch=clock.wall() + 120))
     assert not budgets.try_acquire(b)
     assert budgets.refill_in(b) == pytest.approx(120.0)
     assert budgets.left(b).rpm_left == 0
@@ -101,8 +100,7 @@ def test_reported_remaining_zero_blocks_until_the_reported_reset(clock: FakeCloc
 def test_reported_remaining_counts_down_with_our_sends(clock: FakeClock) -> None:
     budgets = Budgets(clock)
     b = backend()
-    budgets.observe(b.id, {"X-RateLimit-Remaining-Requests": "2",
-                           "x-ratelimit-remaining-requests-day": "500"})
+    budgets.observe(b.id, Quota(requests_remaining=2, day_remaining=500))
     assert budgets.try_acquire(b) and budgets.try_acquire(b)
     assert not budgets.try_acquire(b)
     assert budgets.left(b).rpd_left == 498
@@ -113,17 +111,10 @@ def test_reported_remaining_counts_down_with_our_sends(clock: FakeClock) -> None
 def test_the_tighter_of_configured_and_reported_wins(clock: FakeClock) -> None:
     budgets = Budgets(clock)
     b = backend(rpm=30)
-    budgets.observe(b.id, {"x-ratelimit-remaining-requests": "5"})
+    budgets.observe(b.id, Quota(requests_remaining=5))
     assert budgets.left(b).rpm_left == 5
-    budgets.observe(b.id, {"x-ratelimit-remaining-requests": "500"})
+    budgets.observe(b.id, Quota(requests_remaining=500))
     assert budgets.left(b).rpm_left == 30
-
-
-def test_quota_headers_keeps_only_rate_limit_headers() -> None:
-    kept = quota_headers({"Content-Type": "application/json", "X-RateLimit-Limit-Requests": "30",
-                          "Retry-After": "3", "anthropic-ratelimit-requests-remaining": "4"})
-    assert kept == (("x-ratelimit-limit-requests", "30"), ("retry-after", "3"),
-                    ("anthropic-ratelimit-requests-remaining", "4"))
 
 
 def test_provider_limits_come_from_the_config() -> None:

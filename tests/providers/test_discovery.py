@@ -13,6 +13,7 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
+from providers import discovery
 from providers.discovery import DISCOVERY_METHODS, answers, discover
 from providers.model_lists import (
     DiscoveredModel,
@@ -713,3 +714,5 @@ async def test_answers(aiohttp_server):
 
 def test_method_table_is_what_the_catalog_may_name():
     assert {"none", "models", "openrouter-free", "ollama"} <= DISCOVERY_METHODS
+    # Every word the config accepts has an implementation, and nothing else does.
+    assert discovery._METHODS.keys() == DISCOVERY_METHODS

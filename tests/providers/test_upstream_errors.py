@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from providers.ratelimits import Quota, next_midnight, parse_duration, quota_from_headers, reset_epoch
+from providers.ratelimits import next_midnight, parse_duration, quota_from_headers, reset_epoch
 from providers.upstream_errors import (
     GONE_COOLDOWN_S,
     LONG_COOLDOWN_S,
@@ -32,6 +32,7 @@ from router.errors import (
     UpstreamServerError,
 )
 from router.types import FailureReason
+from router.upstream import Quota
 
 # 2026-11-22 10:00:00 UTC (02:00 in Los Angeles, PST)
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC).timestamp()
@@ -903,6 +904,7 @@ def test_quota_groq_headers():
     assert quota.requests_reset_epoch == pytest.approx(NOW + 179.56)
     assert quota.tokens_reset_epoch == pytest.approx(NOW + 6)
     assert (quota.day_remaining, quota.day_reset_epoch) == (None, None)
+    assert quota.requests_limit == 1000  # what the remaining count counts down from
 
 
 def test_quota_cerebras_headers():
