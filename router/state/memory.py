@@ -1,0 +1,218 @@
+"""The in-process state store: the default (one replica, nothing to run) and the local state a
+shared store falls back on. Windows are sliding logs over the injected monotonic clock; the
+stored Responses are bounded in count and bytes, oldest dropped first."""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from router.clock import Clock
+from router.state.store import Cooldown, Full, Replicas, Reservation, Window
+
+MAX_RESPONSES = 10_000
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class _Entry:
+    at: float
+    cost: int
+    token: str
+
+
+class _Log:
+    """One window's entries, oldest first, with their running total."""
+
+    __slots__ = ("_by_token", "_entries", "total")
+
+    def __init__(self) -> None:
+        self._entries: deque[_Entry] = deque()
+        self._by_token: dict[str, _Entry] = {}
+        self.total = 0
+
+    def prune(self, now: float, span: float) -> None:
+        entries = self._entries
+        while entries and entries[0].at <= now - span:
+            gone = entries.popleft()
+            if self._by_token.pop(gone.token, None) is gone:
+                self.total -= gone.cost
+
+    def add(self, entry: _Entry) -> None:
+        self._entries.append(entry)  # in time order: the clock is monotonic
+        self._by_token[entry.token] = entry
+        self.total += entry.cost
+
+    def adjust(self, token: str, cost: int) -> None:
+        entry = self._by_token.get(token)
+        if entry is None:
+            return
+        self.total += cost - entry.cost
+        entry.cost = cost
+        if cost == 0:
+            del self._by_token[token]  # pruned later, counting nothing
+
+    def frees_in(self, now: float, window: Window, cost: int) -> float:
+        """Seconds until `cost` more fits (the whole span when it never can)."""
+        need = self.total + cost - window.limit
+        if cost > window.limit:
+            return window.span_s
+        for entry in self._entries:
+            if self._by_token.get(entry.token) is entry:
+                need -= entry.cost
+                if need <= 0:
+                    return max(entry.at + window.span_s - now, 0.0)
+        return window.span_s
+
+
+class MemoryStore:
+    shared = False
+
+    def __init__(self, clock: Clock, replica: str = "local", max_responses: int = MAX_RESPONSES,
+                 max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
+        self._clock = clock
+        self._me = Replicas((replica,), replica)
+        self._tokens = (f"{replica}:m{n}" for n in itertools.count())
+        self._logs: dict[str, _Log] = {}
+        self._cooldowns: dict[str, Cooldown] = {}
+        self._responses: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._response_bytes = 0
+        self._max_responses = max_responses
+        self._max_response_bytes = max_response_bytes
+
+    @property
+    def up(self) -> bool:
+        return True
+
+    def replicas(self) -> Replicas:
+        return self._me
+
+    # -- windows ----------------------------------------------------------------------------
+
+    def _log(self, window: Window, now: float) -> _Log:
+        log = self._logs.get(window.key)
+        if log is None:
+            log = self._logs[window.key] = _Log()
+        log.prune(now, window.span_s)
+        return log
+
+    def reserve_now(self, windows: Sequence[Window], cost: int = 1) -> Reservation | Full:
+        """reserve() without a coroutine: nothing here waits."""
+        now = self._clock.monotonic()
+        logs = [self._log(w, now) for w in windows]
+        rooms = tuple(max(w.limit - log.total, 0) for w, log in zip(windows, logs, strict=True))
+        waits = [log.frees_in(now, w, cost) for w, log in zip(windows, logs, strict=True)
+                 if log.total + cost > w.limit]
+        if waits:
+            return Full(max(waits), rooms)
+        return self.record(windows, cost, next(self._tokens))
+
+    def record(self, windows: Sequence[Window], cost: int, token: str) -> Reservation:
+        """Count a reservation now without asking for room (one the shared store granted):
+        what this replica spent, whoever decided it."""
+        at = self._clock.monotonic()
+        rooms = []
+        for w in windows:
+            log = self._log(w, at)
+            log.add(_Entry(at, cost, token))
+            rooms.append(max(w.limit - log.total, 0))
+        return Reservation(tuple(windows), cost, token, tuple(rooms))
+
+    async def reserve(self, windows: Sequence[Window], cost: int = 1) -> Reservation | Full:
+        return self.reserve_now(windows, cost)
+
+    def adjust_now(self, reservation: Reservation, cost: int) -> Reservation:
+        for w in reservation.windows:
+            log = self._logs.get(w.key)
+            if log is not None:
+                log.adjust(reservation.token, cost)
+        rooms = self.room_now(reservation.windows)
+        return Reservation(reservation.windows, cost, reservation.token, rooms)
+
+    async def adjust(self, reservation: Reservation, cost: int) -> Reservation:
+        return self.adjust_now(reservation, cost)
+
+    async def refund(self, reservation: Reservation) -> None:
+        self.adjust_now(reservation, 0)
+
+    def room_now(self, windows: Sequence[Window]) -> tuple[int, ...]:
+        now = self._clock.monotonic()
+        return tuple(max(w.limit - self._log(w, now).total, 0) for w in windows)
+
+    async def room(self, windows: Sequence[Window]) -> tuple[int, ...]:
+        return self.room_now(windows)
+
+    # -- cooldowns, replicas ----------------------------------------------------------------
+
+    def set_cooldown_now(self, cooldown: Cooldown) -> None:
+        current = self._cooldowns.get(cooldown.key)
+        if current is None or cooldown.until_epoch > current.until_epoch:
+            self._cooldowns[cooldown.key] = cooldown
+
+    async def set_cooldown(self, cooldown: Cooldown) -> None:
+        self.set_cooldown_now(cooldown)
+
+    async def cooldowns(self) -> tuple[Cooldown, ...]:
+        now = self._clock.wall()
+        for key in [k for k, c in self._cooldowns.items() if c.until_epoch <= now]:
+            del self._cooldowns[key]
+        return tuple(self._cooldowns.values())
+
+    async def heartbeat(self) -> Replicas:
+        return self._me
+
+    # -- responses --------------------------------------------------------------------------
+
+    def put_response_now(self, key: str, blob: bytes, ttl_s: float) -> None:
+        self._drop(key)
+        now = self._clock.monotonic()
+        while self._responses:  # the expired ones first (oldest first, as TTLs are alike)
+            oldest = next(iter(self._responses))
+            if self._responses[oldest][1] > now:
+                break
+            self._drop(oldest)
+        if len(blob) > self._max_response_bytes:
+            return  # bigger than the whole budget: not kept, as if already dropped
+        self._responses[key] = (blob, now + ttl_s)
+        self._response_bytes += len(blob)
+        while (len(self._responses) > self._max_responses
+               or self._response_bytes > self._max_response_bytes):
+            self._drop(next(iter(self._responses)))
+
+    async def put_response(self, key: str, blob: bytes, ttl_s: float) -> None:
+        self.put_response_now(key, blob, ttl_s)
+
+    def response_ttl(self, key: str) -> float | None:
+        """Seconds `key` has left, None when it is not held (a fallback replays with it)."""
+        held = self._responses.get(key)
+        if held is None:
+            return None
+        left = held[1] - self._clock.monotonic()
+        return left if left > 0 else None
+
+    async def get_response(self, key: str) -> bytes | None:
+        held = self._responses.get(key)
+        if held is None:
+            return None
+        if held[1] <= self._clock.monotonic():
+            self._drop(key)
+            return None
+        return held[0]
+
+    async def delete_response(self, key: str) -> bool:
+        held = self._responses.get(key)
+        self._drop(key)
+        return held is not None and held[1] > self._clock.monotonic()
+
+    def _drop(self, key: str) -> None:
+        held = self._responses.pop(key, None)
+        if held is not None:
+            self._response_bytes -= len(held[0])
+
+    async def maintain(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None

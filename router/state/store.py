@@ -1,0 +1,153 @@
+"""The state-store seam: the facts replicas share. Budget windows (check-and-reserve a cost, then
+adjust it to what was really spent), cooldowns with their reason and expiry, which replicas are
+alive, and stored Responses. Two implementations: `MemoryStore` (this process only) and
+`RedisStore` (every replica naming the same Redis); `FallbackStore` serves a shared store from
+local state while it fails.
+
+A store never raises anything but StoreError, and only RedisStore raises that: the fallback
+catches it, so nothing the store does reaches a client. Durations cross the seam, not instants:
+each implementation reads its own clock (replicas' clocks meet in Redis as wall time)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A budget: at most `limit` units of cost in any `span_s` seconds (a sliding log, so no
+    window edge lets a burst of twice the limit through). `key` names it in the store, e.g.
+    "backend:groq/llama-3.3-70b:rpm"; two windows with one key must have one span. A request
+    budget costs 1 per request; a token budget (tpm, tpd) is the same window with a token cost."""
+
+    key: str
+    limit: int
+    span_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Cost counted against every window at once. `rooms[i]` is what windows[i] had left right
+    after it (what /status and the budget gauge show)."""
+
+    windows: tuple[Window, ...]
+    cost: int
+    token: str  # unique per reservation: how adjust() and refund() find it again
+    rooms: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Full:
+    """No room in at least one window: nothing was counted. `retry_in_s` is when the fullest
+    window frees enough for the cost (its whole span when the cost exceeds its limit)."""
+
+    retry_in_s: float
+    rooms: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Cooldown:
+    """A backend (or a provider account) out of rotation until `until_epoch` (wall clock, so
+    that every replica reads the same deadline). `key` and `reason` mean nothing to the store."""
+
+    key: str
+    until_epoch: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Replicas:
+    """The replicas seen alive in the store lately (sorted ids), this one among them."""
+
+    ids: tuple[str, ...]
+    me: str
+
+    @property
+    def count(self) -> int:
+        return max(len(self.ids), 1)
+
+    def share(self, limit: int) -> int:
+        """This replica's part of a budget it cannot share: limit // count, and one more for
+        the first limit % count replicas in id order. Rounded so, the parts add up to the
+        budget exactly: together the replicas never exceed it and waste none of it."""
+        ids = self.ids if self.me in self.ids else tuple(sorted((*self.ids, self.me)))
+        count = len(ids)
+        return limit // count + (1 if ids.index(self.me) < limit % count else 0)
+
+
+class StoreError(Exception):
+    """A shared store failed or took longer than its timeout. `op` names the operation (the
+    label of freerouter_state_store_errors_total); `cause` the foreign error's class, never
+    its text (which may hold the store's address)."""
+
+    def __init__(self, op: str, cause: str) -> None:
+        super().__init__(f"state store {op} failed: {cause}")
+        self.op = op
+        self.cause = cause
+
+
+class StateStore(Protocol):
+    shared: bool  # whether other replicas see what this store holds
+
+    @property
+    def up(self) -> bool:
+        """False while the store fails and local state stands in for it."""
+        ...
+
+    def replicas(self) -> Replicas:
+        """The replicas seen at the last heartbeat (no I/O)."""
+        ...
+
+    async def reserve(self, windows: Sequence[Window], cost: int = 1) -> Reservation | Full:
+        """Atomically: if every window has room for `cost`, count it against all of them;
+        else count nothing. Never read-then-write: two replicas never both take the last slot."""
+        ...
+
+    async def adjust(self, reservation: Reservation, cost: int) -> Reservation:
+        """Replace a reservation's cost with the one really spent (a token estimate by the
+        reported usage), at its original instant; a cost of 0 refunds it. Expired: a no-op."""
+        ...
+
+    async def refund(self, reservation: Reservation) -> None:
+        """Take a reservation back whole (the request was never sent)."""
+        ...
+
+    async def room(self, windows: Sequence[Window]) -> tuple[int, ...]:
+        """What each window has left now, counting nothing."""
+        ...
+
+    async def set_cooldown(self, cooldown: Cooldown) -> None:
+        """Record a cooldown; a later deadline replaces an earlier one, never the reverse."""
+        ...
+
+    async def cooldowns(self) -> tuple[Cooldown, ...]:
+        """Every cooldown not yet over."""
+        ...
+
+    async def heartbeat(self) -> Replicas:
+        """Say this replica is alive; learn which others are."""
+        ...
+
+    async def put_response(self, key: str, blob: bytes, ttl_s: float) -> None: ...
+
+    async def get_response(self, key: str) -> bytes | None:
+        """The blob put under `key`, or None when unknown or expired."""
+        ...
+
+    async def delete_response(self, key: str) -> bool:
+        """Whether there was one to delete."""
+        ...
+
+    async def maintain(self) -> None:
+        """Background upkeep (heartbeats, recovery after a failure), run from the app's
+        cleanup_ctx until cancelled; returns at once when there is none."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def fits(windows: Sequence[Window], cost: int) -> bool:
+    """Whether `cost` can ever fit every window (a cost above a limit never will)."""
+    return all(cost <= w.limit for w in windows)

@@ -1,0 +1,32 @@
+"""Fixtures for the state-store tests: a fake clock, and a real redis-server (Debian's package,
+installed when missing) started on a free loopback port once per test module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.health.fakes import FakeClock
+from tests.installs import debian_binary
+from tests.state.redis_server import RedisServer, running
+
+
+@pytest.fixture(scope="session")
+def redis_binary() -> Path:
+    binary, why = debian_binary("redis-server", "redis-server")
+    if binary is None:
+        pytest.skip(why or "redis-server is not available")
+    return binary
+
+
+@pytest.fixture(scope="module")
+def redis_server(redis_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with running(redis_binary, tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
