@@ -23,20 +23,32 @@ requests answered within those retries; "first call" counts those answered on th
 from __future__ import annotations
 
 import argparse
+import asyncio
 import bisect
 import heapq
 import io
 import itertools
 import math
 import random
+import tempfile
+import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
+from bench import redis_server
 from router import logs
 from router.budget import Budgets, Limits
+from router.cooldowns import SYNC_S, SharedCooldowns
 from router.health import HealthTracker
+from router.metrics import Metrics
+from router.state.fallback import FallbackStore
+from router.state.memory import MemoryStore
+from router.state.redis import RedisStore, safe_address
+from router.state.store import StateStore
 from router.types import Api, Backend, FailureReason, Needs, Outcome, Strategy
 from router.upstream import Quota
 from strategies.uniform import UniformRandom
@@ -102,20 +114,28 @@ class SimClock:
         return EPOCH0 + self.now
 
 
+Action = Callable[[], Awaitable[None] | None]
+
+
 class Events:
+    """Discrete events in time order. An action may be a coroutine (a router asking its state
+    store, a real Redis included): simulated time stands still while it runs."""
+
     def __init__(self, clock: SimClock) -> None:
         self._clock = clock
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._heap: list[tuple[float, int, Action]] = []
         self._seq = itertools.count()
 
-    def at(self, when: float, action: Callable[[], None]) -> None:
+    def at(self, when: float, action: Action) -> None:
         heapq.heappush(self._heap, (when, next(self._seq), action))
 
-    def run(self) -> None:
+    async def run(self) -> None:
         while self._heap:
             when, _, action = heapq.heappop(self._heap)
             self._clock.now = when
-            action()
+            pending = action()
+            if pending is not None:
+                await pending
 
 
 # -- fake providers ----------------------------------------------------------------------------
@@ -223,7 +243,7 @@ class Request:
 
 
 class Router(Protocol):
-    def handle(self, answer: Answer) -> None: ...
+    def handle(self, answer: Answer) -> Awaitable[None] | None: ...
 
 
 class Freerouter:
@@ -232,32 +252,53 @@ class Freerouter:
     come first served, up to that long for the soonest recovery instead of an immediate 503
     (not what the proxy does today: a measured proposal)."""
 
-    def __init__(self, sim: Sim, strategy: Strategy, queue_s: float = 0.0) -> None:
+    def __init__(self, sim: Sim, strategy: Strategy, queue_s: float = 0.0,
+                 store: StateStore | None = None) -> None:
         self._sim = sim
         self._strategy = strategy
         self._queue_s = queue_s
         limits = {p: Limits(rpm=rpm) for p, rpm in PROVIDER_RPM.items()}
-        self.budgets = Budgets(sim.clock, lambda p: limits.get(p, Limits()))
-        self.health = HealthTracker(sim.clock, budgets=self.budgets)
+        self.store = store if store is not None else MemoryStore(sim.clock)
+        self.budgets = Budgets(self.store, sim.clock, provider_limits=lambda p: limits.get(p, Limits()))
+        # A shared store shares cooldowns too, as router.app wires it.
+        self.cooldowns = SharedCooldowns(self.store, sim.clock) if self.store.shared else None
+        self.health = HealthTracker(
+            sim.clock, on_cooling=self.cooldowns.publish if self.cooldowns else None)
         self.budget_skips = 0
         self._queue: deque[Request] = deque()
         self._wake_at = math.inf
 
-    def handle(self, answer: Answer) -> None:
+    async def start(self) -> None:
+        await self.store.heartbeat()
+        if self.cooldowns is not None:
+            self._sim.events.at(self._sim.clock.now + SYNC_S, self._sync)
+
+    async def _sync(self) -> None:
+        """The background cooldown sync of router.cooldowns, every SYNC_S of simulated time."""
+        assert self.cooldowns is not None
+        await self.cooldowns.step(self.health)
+        if self._sim.clock.now < self._sim.end:
+            self._sim.events.at(self._sim.clock.now + SYNC_S, self._sync)
+
+    async def handle(self, answer: Answer) -> None:
         req = Request(answer, deadline=self._sim.clock.now + self._queue_s)
         if self._queue:
             self._queue.append(req)  # first come, first served
         else:
-            self._next(req)
+            await self._next(req)
 
-    def _next(self, req: Request) -> None:
+    def _soonest(self, backends: Sequence[Backend]) -> float:
+        return min((max(self.health.wait_s(b), self.budgets.refill_in(b)) for b in backends),
+                   default=0.0)
+
+    async def _next(self, req: Request) -> None:
         backends = self._sim.backends
         while req.sent < MAX_ATTEMPTS:
             candidates = self.health.candidates(backends, exclude=req.tried)
             if not candidates:
                 break
             backend = self._strategy.pick(candidates, NEEDS).backend
-            if not self.budgets.try_acquire(backend):
+            if await self.budgets.reserve(backend) is None:
                 req.skipped.add(backend.id)
                 self.budget_skips += 1
                 continue
@@ -266,7 +307,7 @@ class Freerouter:
             self._send(req, backend)
             return
         left = [b for b in backends if b.id not in req.failed]
-        wait = self.health.soonest_recovery(left)
+        wait = self._soonest(left)
         if left and req.sent < MAX_ATTEMPTS and self._sim.clock.now + wait <= req.deadline:
             req.skipped.clear()
             self._queue.append(req)
@@ -287,27 +328,26 @@ class Freerouter:
             self._wake_at = when
             self._sim.events.at(when, self._drain)
 
-    def _drain(self) -> None:
+    async def _drain(self) -> None:
         if self._sim.clock.now < self._wake_at:
             return  # superseded by an earlier wake-up
         self._wake_at = math.inf
         now = self._sim.clock.now
         for req in [r for r in self._queue if r.deadline < now]:
             self._queue.remove(req)
-            req.answer(503, self.health.soonest_recovery(self._sim.backends))
+            req.answer(503, self._soonest(self._sim.backends))
         while self._queue:
             head = self._queue[0]
-            wait = self.health.soonest_recovery(
-                [b for b in self._sim.backends if b.id not in head.failed])
+            wait = self._soonest([b for b in self._sim.backends if b.id not in head.failed])
             if wait > 0:
                 self._wake(now + wait)
                 return
             self._queue.popleft()
-            self._next(head)
+            await self._next(head)
             if self._queue and self._queue[-1] is head:
                 return  # it could not be sent after all: its own wake-up is scheduled
 
-    def _done(self, req: Request, backend: Backend, reply: Reply) -> None:
+    async def _done(self, req: Request, backend: Backend, reply: Reply) -> None:
         if reply.ok:
             self.health.record(Outcome(backend.id, ok=True, latency_s=reply.latency_s),
                                backend.provider)
@@ -322,8 +362,35 @@ class Freerouter:
         self.health.record(Outcome(backend.id, ok=False, reason=reason,
                                    retry_after_s=reply.retry_after_s,
                                    provider_wide=reply.provider_wide), backend.provider)
+        if self.cooldowns is not None:  # router.cooldowns writes a new cooldown at once
+            await self.cooldowns.step(self.health)
         req.failed.add(backend.id)
-        self._next(req)
+        await self._next(req)
+
+
+class Replicated:
+    """Several freerouter replicas behind a round-robin load balancer, each with its own state
+    store: separate memory stores (each replica believes it has every quota to itself), or
+    stores on one Redis (the quotas are shared)."""
+
+    def __init__(self, replicas: Sequence[Freerouter]) -> None:
+        self._replicas = replicas
+        self._turn = itertools.cycle(replicas)
+
+    @property
+    def budget_skips(self) -> int:
+        return sum(r.budget_skips for r in self._replicas)
+
+    async def start(self) -> None:
+        for replica in self._replicas:
+            await replica.start()
+
+    def handle(self, answer: Answer) -> Awaitable[None]:
+        return next(self._turn).handle(answer)
+
+    async def aclose(self) -> None:
+        for replica in self._replicas:
+            await replica.store.aclose()
 
 
 class UniformNoBudgets:
@@ -380,7 +447,8 @@ class Result:
 
 
 class Sim:
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, hours: float) -> None:
+        self.end = hours * 3600.0
         self.rng = random.Random(seed)
         self.clock = SimClock()
         self.events = Events(self.clock)
@@ -395,15 +463,18 @@ class Sim:
                           for s in SPECS}
 
 
-def simulate(name: str, make_router: Callable[[Sim], Router], seed: int, hours: float,
-             demand: float) -> Result:
-    sim = Sim(seed)
+async def simulate(name: str, make_router: Callable[[Sim], Router], seed: int, hours: float,
+                   demand: float) -> Result:
+    sim = Sim(seed, hours)
     router = make_router(sim)
+    start = getattr(router, "start", None)
+    if start is not None:
+        await start()
     arrivals = random.Random(seed + 1)
     rate_per_s = demand * combined_rpm() / MINUTE_S
     counts = {"requests": 0, "served": 0, "first": 0, "router_calls": 0}
 
-    def call(try_no: int) -> None:
+    def call(try_no: int) -> Awaitable[None] | None:
         counts["router_calls"] += 1
 
         def answered(status: int, retry_after: float | None) -> None:
@@ -420,15 +491,17 @@ def simulate(name: str, make_router: Callable[[Sim], Router], seed: int, hours: 
                 delay = min(0.5 * 2 ** try_no, 8.0) * arrivals.uniform(0.75, 1.0)
             sim.events.at(sim.clock.now + delay, lambda: call(try_no + 1))
 
-        router.handle(answered)
+        return router.handle(answered)
 
     t = arrivals.expovariate(rate_per_s)
-    end = hours * 3600.0
-    while t < end:
+    while t < sim.end:
         counts["requests"] += 1
         sim.events.at(t, lambda: call(0))
         t += arrivals.expovariate(rate_per_s)
-    sim.events.run()
+    await sim.events.run()
+    close = getattr(router, "aclose", None)
+    if close is not None:
+        await close()
     ups = sim.upstreams.values()
     return Result(
         name=name, requests=counts["requests"], served=counts["served"],
@@ -446,6 +519,57 @@ ROUTERS: Sequence[tuple[str, Callable[[Sim], Router]]] = (
     ("freerouter random, max_queue_s 0 (default)", lambda s: Freerouter(s, UniformRandom(s.rng))),
     ("uniform random, no budgets", UniformNoBudgets),
 )
+
+
+def replicated(count: int, queue_s: float, redis_url: str | None) -> Callable[[Sim], Router]:
+    """`count` replicas with the `random` strategy: separate memory stores, or one Redis as
+    router.state.backends builds it (a FallbackStore over a RedisStore, own key prefix)."""
+
+    def make(sim: Sim) -> Router:
+        prefix = f"quota-sim-{uuid.uuid4().hex[:8]}:"
+        replicas = []
+        for n in range(count):
+            name = f"replica-{n}"
+            store: StateStore = MemoryStore(sim.clock, name)
+            if redis_url is not None:
+                store = FallbackStore(RedisStore(redis_url, prefix, 2.0, sim.clock, name),
+                                      MemoryStore(sim.clock, name), Metrics(), sim.clock,
+                                      safe_address(redis_url))
+            replicas.append(Freerouter(sim, UniformRandom(random.Random(sim.rng.random())),
+                                       queue_s, store))
+        return Replicated(replicas)
+
+    return make
+
+
+def replica_routers(count: int, redis_url: str | None) -> list[tuple[str, Callable[[Sim], Router]]]:
+    rows = []
+    for queue_s in (10.0, 0.0):
+        rows.append((f"{count} replicas, memory stores, max_queue_s {queue_s:g}",
+                     replicated(count, queue_s, None)))
+        if redis_url is not None:
+            rows.append((f"{count} replicas, one Redis, max_queue_s {queue_s:g}",
+                         replicated(count, queue_s, redis_url)))
+    return rows
+
+
+@contextmanager
+def local_redis(wanted: str) -> Iterator[str | None]:
+    """"auto": a redis-server of our own on a free port (when one is installed); "none": no
+    Redis rows; anything else is the URL of a Redis to use."""
+    if wanted == "none":
+        yield None
+        return
+    if wanted != "auto":
+        yield wanted
+        return
+    binary = redis_server.find_binary()
+    if binary is None:
+        print("(no redis-server on PATH: the Redis rows are left out)\n")
+        yield None
+        return
+    with tempfile.TemporaryDirectory() as tmp, redis_server.running(binary, Path(tmp)) as server:
+        yield server.url
 
 
 def table(results: Sequence[Result]) -> str:
@@ -467,12 +591,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--demand", type=float, default=0.9, help="share of the combined rpm")
+    parser.add_argument("--replicas", type=int, default=3, help="replicas of the replica rows")
+    parser.add_argument("--redis", default="auto",
+                        help='"auto" (a local redis-server), "none", or a redis:// URL')
     args = parser.parse_args(argv)
     # Thousands of simulated state transitions would drown the table.
     logs.configure(level="critical", stream=io.StringIO())
-    results = [simulate(name, make, args.seed, args.hours, args.demand) for name, make in ROUTERS]
     print(f"{args.hours:g} simulated hour(s), demand {args.demand:.0%} of {combined_rpm():.0f} rpm "
           f"combined quota, seed {args.seed}\n")
+    with local_redis(args.redis) as url:
+        rows = [*ROUTERS, *replica_routers(args.replicas, url)]
+        results = [asyncio.run(simulate(name, make, args.seed, args.hours, args.demand))
+                   for name, make in rows]
     print(table(results))
 
 

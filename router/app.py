@@ -16,6 +16,7 @@ from router.api.banner import drop_server_banner
 from router.api.middleware import make_middleware
 from router.appkeys import (
     ACCESS,
+    BUDGETS,
     CLIENT_LIMITS,
     CLOCK,
     HEALTH,
@@ -27,11 +28,13 @@ from router.appkeys import (
     RELOADER,
     RUNTIME,
     STARTED_AT,
+    STORE,
 )
 from router.budget import Budgets, provider_limits
 from router.client_limits import ClientLimits
 from router.clock import Clock, SystemClock
 from router.config import Config
+from router.cooldowns import SharedCooldowns
 from router.discovery import DISCOVERY, Refresher
 from router.health import HealthTracker
 from router.metrics import Metrics
@@ -42,6 +45,8 @@ from router.readiness import Readiness
 from router.recent import RecentRequests
 from router.runtime import Runtime, RuntimeRef, build_runtime
 from router.ui.console import Console
+from router.state.backends import STORES, StoreSettings, replica_id
+from router.state.store import StateStore
 
 RETIRED: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("retired_runtimes")
 
@@ -61,18 +66,27 @@ def create_app(
         middlewares=[make_middleware()], client_max_size=config.server.max_body_bytes,
     )
     metrics = Metrics()
-    budgets = Budgets(clock, lambda name: provider_limits(app[RUNTIME].current.config, name))
-    health = HealthTracker(clock, metrics, budgets)
+    # The store is built once: a reload keeps it (its [state] is read at startup).
+    state = config.state
+    store = STORES[state.backend](
+        StoreSettings(config.state_url, state.key_prefix, state.timeout_ms / 1000.0, replica_id()),
+        clock, metrics, asyncio.sleep)
+    budgets = Budgets(store, clock, metrics,
+                      lambda name: provider_limits(app[RUNTIME].current.config, name))
+    cooldowns = SharedCooldowns(store, clock) if store.shared else None
+    health = HealthTracker(clock, metrics, on_cooling=cooldowns.publish if cooldowns else None)
     app[CLOCK] = clock
     app[STARTED_AT] = int(clock.wall())
-    app[CLIENT_LIMITS] = ClientLimits(config.server.client_rpm, clock)
+    app[STORE] = store
+    app[BUDGETS] = budgets
+    app[CLIENT_LIMITS] = ClientLimits(store)
     app[METRICS] = metrics
     app[ACCESS] = Access(metrics)
     app[HEALTH] = health
     app[PLUGINS] = plugins
     app[READINESS] = Readiness()
     app[RECENT] = RecentRequests(clock)
-    app[PROXY] = Proxy(health, metrics, clock, sleep)
+    app[PROXY] = Proxy(health, budgets, metrics, clock, sleep)
     app[RUNTIME] = RuntimeRef(build_runtime(config, plugins, rng))
     if reload_config is not None:
         app[RELOADER] = lambda: build_runtime(reload_config(), plugins, rng)
@@ -89,9 +103,14 @@ def create_app(
     app.router.add_get("/metrics", ops.metrics)
     Console.load().add_routes(app)
     app.on_response_prepare.append(drop_server_banner)
+    # First in, last out: the store outlives everything that uses it.
+    app.cleanup_ctx.append(_store_context)
+    if cooldowns is not None:
+        app.cleanup_ctx.append(cooldowns.context(health))
     app.cleanup_ctx.append(_lifecycle)
     # Its own RNG: drawing from the strategies' one would change their picks.
-    prober = Prober(health, metrics, lambda: app[RUNTIME].current, clock, random.Random())
+    prober = Prober(health, budgets, metrics, lambda: app[RUNTIME].current, clock,
+                    random.Random())
     app[PROBER] = prober
     app.cleanup_ctx.append(prober.context)  # after _lifecycle: stopped before the runtime closes
     discovery = app[DISCOVERY] = Refresher(app[RUNTIME], plugins.strategies, rng, clock)
@@ -106,6 +125,16 @@ def announce(runtime: Runtime) -> None:
     pool = runtime.pool
     logs.log_pool_summary(list(pool.backends.values()),
                           {name: [b.id for b in t.backends] for name, t in pool.routes.items()})
+
+
+async def _store_context(app: web.Application) -> AsyncIterator[None]:
+    store: StateStore = app[STORE]
+    await store.heartbeat()  # know the other replicas before the first request
+    upkeep = asyncio.get_running_loop().create_task(store.maintain())
+    yield
+    upkeep.cancel()
+    await asyncio.gather(upkeep, return_exceptions=True)
+    await store.aclose()
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

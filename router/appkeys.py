@@ -7,6 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from router.access import Access
+from router.budget import Budgets
 from router.client_limits import ClientLimits
 from router.clock import Clock
 from router.health import HealthTracker
@@ -16,10 +17,13 @@ from router.proxy import Proxy
 from router.readiness import Readiness
 from router.recent import RecentRequests
 from router.runtime import Runtime, RuntimeRef
+from router.state.store import StateStore
 
 RUNTIME = web.AppKey("runtime", RuntimeRef)
 ACCESS = web.AppKey("access", Access)
 HEALTH = web.AppKey("health", HealthTracker)
+BUDGETS = web.AppKey("budgets", Budgets)
+STORE: web.AppKey[StateStore] = web.AppKey("state_store")
 METRICS = web.AppKey("metrics", Metrics)
 PROXY = web.AppKey("proxy", Proxy)
 READINESS = web.AppKey("readiness", Readiness)

@@ -1,20 +1,26 @@
 """Client-side request budgets: the configured rpm/rpd of each backend (per model) and of each
-provider account, enforced before a request is sent, so the router stops short of a provider's
-limit instead of running into its 429s. Plus what the provider itself reports is left, from the
-quota headers of its successful answers.
+provider account, checked and counted in one state-store call before a request is sent, so the
+router stops short of a provider's limit instead of running into its 429s; with a shared store
+the budget is the pool's, not each replica's. Plus what the provider itself reports is left, from
+the quota of its successful answers (known to the replica that got the answer: it keeps its share).
 
-Windows are sliding logs of send instants over the injected monotonic clock: whatever window a
-provider really uses (fixed minute, sliding, token bucket of capacity rpm), never sending more than
-`rpm` in any `MINUTE_S + WINDOW_MARGIN_S` seconds keeps within it."""
+Each budget is a store Window (a sliding log): never sending more than `rpm` in any
+`MINUTE_S + WINDOW_MARGIN_S` seconds keeps within whatever window a provider really uses (fixed
+minute, sliding, token bucket of capacity rpm). A backend without a budget costs no store call.
+What the store last said (room left, a window full until when) is kept here, so /status, the
+Retry-After of a 503 and the gauges read memory."""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from router.clock import Clock
 from router.config import Config
+from router.metrics import Metrics
+from router.state.store import Full, Reservation, StateStore, Window
 from router.types import Backend
 from router.upstream import Quota
 
@@ -29,6 +35,11 @@ REPORT_TTL_S = 60.0
 PROBE_RESERVE = 2
 SEND_SLACK_S = 0.05  # between counting a request against its budget and sending it
 RECENT_SENDS = 256  # per backend, for counting sends a quota report may not include yet
+MAX_REMEMBERED = 100_000  # windows and backends remembered; a config has far fewer
+
+# Each budget kind and its span; a request costs 1 in each. Token budgets (tpm, tpd) are two
+# more rows whose cost is the request's token estimate.
+UNITS: Mapping[str, float] = MappingProxyType({"rpm": MINUTE_S, "rpd": DAY_S})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +50,14 @@ class Limits:
 
 NO_LIMITS = Limits()
 ProviderLimits = Callable[[str], Limits]
+# What a backend without any budget is granted: nothing counted, nothing to give back.
+UNLIMITED = Reservation((), 0, "", ())
+
+
+def _tighter(configured: int | None, stated: int | None) -> int | None:
+    if configured is None or stated is None:
+        return configured if stated is None else stated
+    return min(configured, stated)
 
 
 def provider_limits(config: Config, name: str) -> Limits:
@@ -55,46 +74,15 @@ class BudgetLeft:
     rpd_left: int | None
 
 
-class _Window:
-    """Send instants of the last `span` seconds; only the newest `limit` matter for a decision."""
-
-    __slots__ = ("_sent", "_span")
-
-    def __init__(self, span: float) -> None:
-        self._span = span
-        self._sent: deque[float] = deque()
-
-    def _prune(self, now: float) -> None:
-        while self._sent and self._sent[0] <= now - self._span:
-            self._sent.popleft()
-
-    def left(self, now: float, limit: int) -> int:
-        self._prune(now)
-        return max(limit - len(self._sent), 0)
-
-    def refill_in(self, now: float, limit: int) -> float:
-        self._prune(now)
-        over = len(self._sent) - limit
-        if over < 0:
-            return 0.0
-        if limit <= 0:
-            return self._span
-        return max(self._sent[over] + self._span - now, 0.0)
-
-    def add(self, now: float, limit: int) -> None:
-        self._sent.append(now)
-        while len(self._sent) > max(limit, 1):
-            self._sent.popleft()
-
-
 @dataclass(slots=True)
 class _Reported:
     """What the provider said is left, and how many we sent since it said so.
 
-    Once its reset time passes the count is back to the limit, not unlimited: for REPORT_TTL_S
-    more it allows the reported limit (one request when the provider sent no limit and we had
-    run the count down), so a backlog released at the reset is not all sent at once. The first
-    answer after the reset brings a fresh report."""
+    The count is the provider's, so every replica hears the same one: each keeps only its share
+    of it. Once the reset time passes the count is back to the limit, not unlimited: for
+    REPORT_TTL_S more it allows the reported limit (one request when the provider sent no limit
+    and we had run the count down), so a backlog released at the reset is not all sent at once.
+    The first answer after the reset brings a fresh report."""
 
     remaining: int
     until: float  # monotonic instant the count resets
@@ -102,115 +90,148 @@ class _Reported:
     sent_since: int = 0
     sent_after_reset: int = 0
 
-    def left(self, now: float) -> int | None:
+    def left(self, now: float, share: Callable[[int], int]) -> int | None:
         if now < self.until:
-            return max(self.remaining - self.sent_since, 0)
+            return max(share(self.remaining) - self.sent_since, 0)
         if now >= self.until + REPORT_TTL_S:
             return None
         if self.limit is not None:
-            return max(self.limit - self.sent_after_reset, 0)
-        if self.sent_since >= self.remaining:
+            return max(share(self.limit) - self.sent_after_reset, 0)
+        if self.sent_since >= share(self.remaining):
             return max(1 - self.sent_after_reset, 0)
         return None
 
     def refill_at(self, now: float) -> float:
         return self.until if now < self.until else self.until + REPORT_TTL_S
 
-    def count(self, now: float) -> None:
+    def count(self, now: float, delta: int = 1) -> None:
         if now < self.until:
-            self.sent_since += 1
+            self.sent_since += delta
         else:
-            self.sent_after_reset += 1
-
-
-@dataclass(frozen=True, slots=True)
-class _Bucket:
-    key: tuple[str, str, str]  # (scope, name, "rpm" | "rpd")
-    limit: int
-    span: float
+            self.sent_after_reset += delta
 
 
 class Budgets:
-    def __init__(self, clock: Clock, provider_limits: ProviderLimits = lambda _: NO_LIMITS) -> None:
+    def __init__(self, store: StateStore, clock: Clock, metrics: Metrics | None = None,
+                 provider_limits: ProviderLimits = lambda _: NO_LIMITS) -> None:
+        self._store = store
         self._clock = clock
+        self._metrics = metrics
         self._provider_limits = provider_limits
-        self._windows: dict[tuple[str, str, str], _Window] = {}
-        self._reported: dict[tuple[str, str], _Reported] = {}  # (backend id, "rpm" | "rpd")
+        self._windows: dict[tuple[Backend, Limits, Limits], tuple[Window, ...]] = {}
+        # The limits providers state in their answers (x-ratelimit-limit-*), per backend: the
+        # same for every replica, so they become shared windows like the configured ones.
+        self._learned: dict[str, Limits] = {}
+        self._rooms: dict[str, int] = {}  # window key -> room the store last reported
+        # window key -> no room before this instant, as the store said: entries only ever
+        # leave a window, so until then asking again is a wasted round trip.
+        self._full_until: dict[str, float] = {}
+        self._reported: dict[tuple[str, str], _Reported] = {}  # (backend id, unit)
         # Recent sends per backend: those still in flight when a report was written are not in it.
         self._recent: dict[str, deque[float]] = {}
 
-    def _buckets(self, backend: Backend) -> list[_Bucket]:
+    def windows(self, backend: Backend) -> tuple[Window, ...]:
+        """Every budget of `backend`: its model's (the tighter of the configured one and the
+        one its provider states) and its provider account's."""
         prov = self._provider_limits(backend.provider)
+        learned = self._learned.get(backend.id, NO_LIMITS)
+        cached = self._windows.get((backend, prov, learned))
+        if cached is not None:
+            return cached
         candidates = (
-            (("backend", backend.id, "rpm"), backend.rpm, MINUTE_S),
-            (("backend", backend.id, "rpd"), backend.rpd, DAY_S),
-            (("provider", backend.provider, "rpm"), prov.rpm, MINUTE_S),
-            (("provider", backend.provider, "rpd"), prov.rpd, DAY_S),
+            (f"backend:{backend.id}", "rpm", _tighter(backend.rpm, learned.rpm)),
+            (f"backend:{backend.id}", "rpd", _tighter(backend.rpd, learned.rpd)),
+            (f"provider:{backend.provider}", "rpm", prov.rpm),
+            (f"provider:{backend.provider}", "rpd", prov.rpd),
         )
-        return [_Bucket(key, limit, span + WINDOW_MARGIN_S)
-                for key, limit, span in candidates if limit is not None]
+        found = tuple(Window(f"{scope}:{unit}", limit, UNITS[unit] + WINDOW_MARGIN_S)
+                      for scope, unit, limit in candidates if limit is not None)
+        if len(self._windows) >= MAX_REMEMBERED:
+            self._windows.clear()
+        self._windows[(backend, prov, learned)] = found
+        return found
 
-    def _window(self, bucket: _Bucket) -> _Window:
-        window = self._windows.get(bucket.key)
-        if window is None:
-            window = self._windows[bucket.key] = _Window(bucket.span)
-        return window
+    # -- sending ------------------------------------------------------------------------------
 
-    def _reported_left(self, backend_id: str, now: float) -> dict[str, int]:
-        out = {}
-        for unit in ("rpm", "rpd"):
-            report = self._reported.get((backend_id, unit))
-            if report is not None and (left := report.left(now)) is not None:
-                out[unit] = left
-        return out
-
-    def refill_in(self, backend: Backend, buckets: list[_Bucket] | None = None) -> float:
-        """Seconds until `backend` may be sent one more request (0 when it may now)."""
+    async def reserve(self, backend: Backend) -> Reservation | None:
+        """Count one request against every budget of `backend` if each has room (None: it
+        has not, and nothing was counted). A backend without budgets makes no store call, and
+        one known to be full until later makes none either."""
         now = self._clock.monotonic()
-        if buckets is None:
-            buckets = self._buckets(backend)
-        waits = [self._window(b).refill_in(now, b.limit) for b in buckets]
-        for unit in ("rpm", "rpd"):
-            report = self._reported.get((backend.id, unit))
-            if report is not None and report.left(now) == 0:
-                waits.append(report.refill_at(now) - now)
-        return max(waits, default=0.0)
-
-    def has_room(self, backend: Backend) -> bool:
-        return self.refill_in(backend) <= 0.0
-
-    def try_acquire(self, backend: Backend) -> bool:
-        """Count one request against every budget of `backend`, if each has room; else False
-        and nothing is counted. Check and count happen without an await in between, so two
-        requests on the event loop never both take the last slot."""
-        buckets = self._buckets(backend)
-        if self.refill_in(backend, buckets) > 0.0:
-            return False
-        now = self._clock.monotonic()
-        for bucket in buckets:
-            self._window(bucket).add(now, bucket.limit)
-        recent = self._recent.setdefault(backend.id, deque(maxlen=RECENT_SENDS))
+        windows = self.windows(backend)
+        if self._known_full(windows, now) > 0.0 or self._reported_out(backend.id, now):
+            return None
+        reports = [r for unit in UNITS if (r := self._reported.get((backend.id, unit)))]
+        for report in reports:  # counted before the await: a concurrent request sees it
+            report.count(now)
+        result: Reservation | Full = UNLIMITED
+        if windows:
+            result = await self._store.reserve(windows)
+            self._remember(windows, result.rooms, result.waits, now)
+        if isinstance(result, Full):
+            for report in reports:
+                report.count(now, -1)
+            self._report_left(backend)
+            return None
+        recent = self._recent.get(backend.id)
+        if recent is None:
+            if len(self._recent) >= MAX_REMEMBERED:
+                self._recent.clear()
+            recent = self._recent[backend.id] = deque(maxlen=RECENT_SENDS)
         recent.append(now)
-        for unit in ("rpm", "rpd"):
-            report = self._reported.get((backend.id, unit))
-            if report is not None:
-                report.count(now)
-        return True
+        self._report_left(backend)
+        return result
 
-    def try_acquire_probe(self, provider: str) -> bool:
+    async def probe_slot(self, provider: str) -> bool:
         """A probe counts against its provider's minute (a GET /models is a request to the
         account) but never against day budgets, and it never takes the last PROBE_RESERVE
         requests of the minute from real traffic."""
         limit = self._provider_limits(provider).rpm
         if limit is None:
             return True
-        bucket = _Bucket(("provider", provider, "rpm"), limit, MINUTE_S + WINDOW_MARGIN_S)
-        window = self._window(bucket)
-        now = self._clock.monotonic()
-        if window.left(now, limit) <= PROBE_RESERVE:
+        if limit <= PROBE_RESERVE:
             return False
-        window.add(now, limit)
-        return True
+        window = Window(f"provider:{provider}:rpm", limit, MINUTE_S + WINDOW_MARGIN_S)
+        result = await self._store.reserve([Window(window.key, limit - PROBE_RESERVE, window.span_s)])
+        if isinstance(result, Reservation):
+            self._rooms[window.key] = result.rooms[0] + PROBE_RESERVE
+        return isinstance(result, Reservation)
+
+    def _known_full(self, windows: Sequence[Window], now: float) -> float:
+        """Seconds until the last of `windows` known to be full has room again (0: none is)."""
+        wait = 0.0
+        for window in windows:
+            until = self._full_until.get(window.key)
+            if until is not None:
+                if until > now:
+                    wait = max(wait, until - now)
+                else:
+                    del self._full_until[window.key]
+        return wait
+
+    def refill_in(self, backend: Backend) -> float:
+        """Seconds until `backend` may be sent one more request, as far as this replica knows
+        (0 when it may try now): what the store said when it last refused, and what the
+        provider reported."""
+        now = self._clock.monotonic()
+        wait = self._known_full(self.windows(backend), now)
+        for unit in UNITS:
+            report = self._reported.get((backend.id, unit))
+            if report is not None and report.left(now, self._share) == 0:
+                wait = max(wait, report.refill_at(now) - now)
+        return max(wait, 0.0)
+
+    def _reported_out(self, backend_id: str, now: float) -> bool:
+        for unit in UNITS:
+            report = self._reported.get((backend_id, unit))
+            if report is not None and report.left(now, self._share) == 0:
+                return True
+        return False
+
+    def _share(self, limit: int) -> int:
+        return self._store.replicas().share(limit)
+
+    # -- what the provider reports ------------------------------------------------------------
 
     def observe(self, backend_id: str, quota: Quota, latency_s: float | None = None) -> None:
         """The quota a successful answer reported: what the provider says is left until when.
@@ -221,21 +242,62 @@ class Budgets:
         # was written when it arrived, before (some of) the others did.
         since = now - (latency_s or 0.0) - SEND_SLACK_S
         unseen = max(sum(1 for t in self._recent.get(backend_id, ()) if t >= since) - 1, 0)
+        learned = Limits(quota.requests_limit, quota.day_limit)
+        if learned != NO_LIMITS and self._learned.get(backend_id) != learned:
+            if len(self._learned) >= MAX_REMEMBERED:
+                self._learned.clear()
+            self._learned[backend_id] = learned
         reports = (("rpm", quota.requests_remaining, quota.requests_reset_epoch, quota.requests_limit),
                    ("rpd", quota.day_remaining, quota.day_reset_epoch, quota.day_limit))
         for unit, remaining, reset, limit in reports:
             if remaining is None:
                 continue
             ttl = reset - wall if reset is not None and reset > wall else REPORT_TTL_S
+            if len(self._reported) >= MAX_REMEMBERED:
+                self._reported.clear()
             self._reported[(backend_id, unit)] = _Reported(
                 remaining, now + min(ttl, DAY_S), limit, sent_since=unseen)
 
+    # -- what is left ---------------------------------------------------------------------------
+
+    def _remember(self, windows: Sequence[Window], rooms: Sequence[int],
+                  waits: Sequence[float] = (), now: float = 0.0) -> None:
+        if len(self._rooms) >= MAX_REMEMBERED:
+            self._rooms.clear()
+            self._full_until.clear()
+        for window, room in zip(windows, rooms, strict=True):
+            self._rooms[window.key] = room
+        for window, wait in zip(windows, waits, strict=False):
+            if wait > 0:
+                self._full_until[window.key] = now + wait
+
+    async def refresh(self, backends: Iterable[Backend]) -> None:
+        """Ask the store what every budget of `backends` has left now (one call), for /status
+        and the gauges: windows refill as time passes, with or without requests."""
+        listed = list(backends)
+        windows = list({w.key: w for b in listed for w in self.windows(b)}.values())
+        if windows:
+            self._remember(windows, await self._store.room(windows))
+        for backend in listed:
+            self._report_left(backend)
+
     def left(self, backend: Backend) -> BudgetLeft:
-        """The smallest room among the backend's budgets (None: no budget of that kind)."""
+        """The smallest room among the backend's budgets of each kind (None: no such budget),
+        as the store last said and the provider last reported."""
         now = self._clock.monotonic()
-        left: dict[str, list[int]] = {"rpm": [], "rpd": []}
-        for bucket in self._buckets(backend):
-            left[bucket.key[2]].append(self._window(bucket).left(now, bucket.limit))
-        for unit, n in self._reported_left(backend.id, now).items():
-            left[unit].append(n)
+        left: dict[str, list[int]] = {unit: [] for unit in UNITS}
+        for window in self.windows(backend):
+            left[window.key.rsplit(":", 1)[1]].append(self._rooms.get(window.key, window.limit))
+        for unit in UNITS:
+            report = self._reported.get((backend.id, unit))
+            if report is not None and (n := report.left(now, self._share)) is not None:
+                left[unit].append(n)
         return BudgetLeft(min(left["rpm"], default=None), min(left["rpd"], default=None))
+
+    def _report_left(self, backend: Backend) -> None:
+        if self._metrics is None:
+            return
+        left = self.left(backend)
+        for unit, n in (("rpm", left.rpm_left), ("rpd", left.rpd_left)):
+            if n is not None:
+                self._metrics.budget_left(backend.id, unit, n)

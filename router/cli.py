@@ -113,7 +113,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     # Now that the keys are known, no log line may show them, whatever the field.
     logs.configure(console=args.console, level=args.log_level,
-                   secrets=[*config.keys.values(), *config.client_keys])
+                   secrets=[*config.keys.values(), *config.client_keys, *config.state_secrets])
 
     def reload() -> Config:
         # The local servers found at startup: a reload runs on the event loop and cannot probe.

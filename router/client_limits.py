@@ -1,30 +1,20 @@
 """Per-client-key request rate limits ([server] client_rpm): a sliding one-minute window per key
-name, kept in memory per replica (so the effective limit is client_rpm x replicas)."""
+name in the state store, so with a shared store the limit is the pool's, not each replica's."""
 
 from __future__ import annotations
 
-from collections import deque
-
-from router.clock import Clock
+from router.state.store import Full, StateStore, Window
 
 WINDOW_S = 60.0
 
 
 class ClientLimits:
-    def __init__(self, rpm: int | None, clock: Clock) -> None:
-        self._rpm = rpm
-        self._clock = clock
-        self._seen: dict[str, deque[float]] = {}
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
 
-    def admit(self, client: str) -> float | None:
-        """None when the request may go; else the seconds until it could."""
-        if self._rpm is None:
+    async def admit(self, client: str, rpm: int | None) -> float | None:
+        """None when the request may go (it is counted); else the seconds until it could."""
+        if rpm is None:
             return None
-        now = self._clock.monotonic()
-        times = self._seen.setdefault(client, deque())
-        while times and times[0] <= now - WINDOW_S:
-            times.popleft()
-        if len(times) >= self._rpm:
-            return times[0] + WINDOW_S - now
-        times.append(now)
-        return None
+        result = await self._store.reserve([Window(f"client:{client}:rpm", rpm, WINDOW_S)])
+        return result.retry_in_s if isinstance(result, Full) else None

@@ -9,7 +9,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from router.state.backends import NEEDS_URL, STORES
 from router.types import DISCOVERY_METHODS, Api, Backend, Capability
 from router.wire import UPSTREAM_APIS
 
@@ -23,7 +25,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     client_keys_env: str | None = None
-    client_rpm: int | None = None  # per client key and replica (an extension)
+    client_rpm: int | None = None  # per client key, shared like every budget (an extension)
     max_body_bytes: int = 10 * 1024 * 1024
     shutdown_delay_s: float = 5.0
     drain_timeout_s: float = 60.0
@@ -43,6 +45,15 @@ class RoutingConfig:
 class HealthConfig:
     probe_interval_s: float = 30.0
     probe_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class StateConfig:
+    backend: str = "memory"  # a key of router.state.backends.STORES
+    url_env: str = "FREEROUTER_REDIS_URL"
+    key_prefix: str = "freerouter:"
+    timeout_ms: float = 50.0
+    response_ttl_s: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +114,19 @@ class Config:
     source: str = "<built-in>"
     keys: Mapping[str, str] = field(default_factory=dict)  # provider name -> upstream key
     client_keys: Mapping[str, str] = field(default_factory=dict)  # client key -> its name
+    state: StateConfig = StateConfig()
+    state_url: str | None = None  # from [state] url_env: holds the store's password, if any
 
     def backends(self) -> tuple[Backend, ...]:
         return tuple(b for p in self.providers for b in p.backends())
+
+    @property
+    def state_secrets(self) -> tuple[str, ...]:
+        """The store URL and its password: never in a log line, an error body or a metric."""
+        if self.state_url is None:
+            return ()
+        password = urlsplit(self.state_url).password
+        return (self.state_url, password) if password else (self.state_url,)
 
 
 DEFAULT_ROUTE = RouteConfig(name="free")
@@ -137,7 +158,7 @@ def parse(
     source: str = "<config>",
 ) -> Config:
     p = _Parser()
-    p.check_keys(raw, "", {"server", "routing", "health", "providers", "routes", "aliases"})
+    p.check_keys(raw, "", {"server", "routing", "health", "state", "providers", "routes", "aliases"})
     server = p.section(raw, "server", ServerConfig, {
         "client_keys_env": str, "client_rpm": int, "max_body_bytes": int,
         "shutdown_delay_s": float, "drain_timeout_s": float,
@@ -150,6 +171,11 @@ def parse(
     health = p.section(raw, "health", HealthConfig, {
         "probe_interval_s": float, "probe_timeout_s": float,
     })
+    state = p.section(raw, "state", StateConfig, {
+        "backend": str, "url_env": str, "key_prefix": str, "timeout_ms": float,
+        "response_ttl_s": float,
+    })
+    state_url = p.state(state, env)
     tables = p.table_list(raw, "providers")
     p.duplicates(tables)
     providers = tuple(
@@ -173,7 +199,8 @@ def parse(
     client_keys = p.client_keys(server.client_keys_env, env)
     if p.errors:
         raise ConfigError(p.errors)
-    return Config(server, routing, health, providers, routes, aliases, source, keys, client_keys)
+    return Config(server, routing, health, providers, routes, aliases, source, keys, client_keys,
+                  state=state, state_url=state_url)
 
 
 _Fields = dict[str, type]
@@ -382,6 +409,31 @@ class _Parser:
             if n in seen:
                 self.err(where, f"duplicate {what} {n!r}")
             seen.add(n)
+
+    def state(self, state: StateConfig, env: Mapping[str, str]) -> str | None:
+        """The [state] table checked, and the store URL its url_env names (when one is needed)."""
+        if state.backend not in STORES:
+            known = ", ".join(sorted(STORES))
+            self.err("state.backend", f"unknown state store {state.backend!r} (known: {known})")
+        for key in ("timeout_ms", "response_ttl_s"):
+            if getattr(state, key) <= 0:
+                self.err(f"state.{key}", "must be positive")
+        if not state.key_prefix:
+            self.err("state.key_prefix", "must not be empty")
+        if state.backend not in NEEDS_URL:
+            return None
+        url = env.get(state.url_env)
+        if not url:
+            self.err("state.url_env", f"environment variable {state.url_env} is not set "
+                                      f"(backend {state.backend!r} needs the store's URL)")
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+            # Never echo the value: it may hold a password.
+            self.err("state.url_env", f"{state.url_env} is not a redis://, rediss:// or "
+                                      "unix:// URL")
+            return None
+        return url
 
     def client_keys(self, var: str | None, env: Mapping[str, str]) -> dict[str, str]:
         """FREEROUTER_CLIENT_KEYS-style "name1:key1,name2:key2" -> {key: name}."""

@@ -9,6 +9,10 @@ States (docs/health.md has the diagram):
 - half_open: the deadline passed; exactly one trial (a request or a probe) is let through;
   success -> healthy, failure -> ejected again for longer.
 
+Cooldowns are announced as they are set (`on_cooling`), so that other replicas can honour them
+(router.cooldowns shares them through the state store), and cooldowns set elsewhere arrive
+through `apply()`; scores, windows and backoffs stay this replica's own.
+
 Panic rule: when fewer than `panic_share` of a target's capable backends take traffic, ejections
 and half-open gating are ignored for that request rather than failing it. Waits the upstream
 asked for (429, daily quota, bad key) are never ignored: sending anyway cannot succeed and
@@ -23,7 +27,6 @@ from types import MappingProxyType
 
 from cachetools import LRUCache
 
-from router.budget import Budgets
 from router.clock import Clock
 from router.logs import log_transition
 from router.metrics import Metrics
@@ -36,6 +39,28 @@ class State(enum.Enum):
     DEGRADED = "degraded"
     COOLING = "cooling"
     HALF_OPEN = "half_open"
+
+
+class CoolingKind(enum.Enum):
+    WAIT = "wait"  # the upstream asked for it: 429, a daily quota, a rejected key
+    EJECT = "eject"  # the backend's own failures: outlier ejection
+
+
+@dataclass(frozen=True, slots=True)
+class Cooling:
+    """A cooldown, as it is shared: `name` is a backend id, or a provider's name when
+    `provider_wide`; `until` is on the tracker's monotonic clock."""
+
+    name: str
+    provider_wide: bool
+    kind: CoolingKind
+    until: float
+    reason: FailureReason
+
+
+# A cooldown heard back within this of one already held is the same one (clock conversions
+# between replicas differ by microseconds), not a new one to apply.
+SAME_COOLDOWN_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,13 +173,13 @@ class _View:
 
 class HealthTracker:
     def __init__(
-        self, clock: Clock, metrics: Metrics | None = None, budgets: Budgets | None = None,
-        policy: HealthPolicy | None = None,
+        self, clock: Clock, metrics: Metrics | None = None, policy: HealthPolicy | None = None,
+        on_cooling: Callable[[Cooling], None] | None = None,
     ) -> None:
         self._clock = clock
         self._metrics = metrics
-        self.budgets = budgets if budgets is not None else Budgets(clock)
         self.policy = policy or HealthPolicy()
+        self._on_cooling = on_cooling
         self._health: dict[str, _Health] = {}
         self._provider_wait: dict[str, tuple[float, FailureReason]] = {}
         # candidates() per capable-backends tuple, reused while no view changed: a route of
@@ -302,24 +327,34 @@ class HealthTracker:
         return reaction.default_cooldown(self.policy)
 
     def _wait(self, h: _Health, until: float, reason: FailureReason, provider_wide: bool) -> None:
+        self._extend_wait(h.backend_id, h.provider, until, reason, provider_wide)
+        if self._on_cooling is not None:
+            name = h.provider if provider_wide else h.backend_id
+            self._on_cooling(Cooling(name, provider_wide, CoolingKind.WAIT, until, reason))
+
+    def _extend_wait(self, backend_id: str | None, provider: str, until: float,
+                     reason: FailureReason, provider_wide: bool) -> None:
         # A repeat only ever extends the wait: a second, shorter Retry-After is not a promise
         # that the first one was wrong.
-        if until > h.wait_until:
-            h.wait_until, h.wait_reason = until, reason
         # A rate limit says when it ends: traffic resumes in full then. A trial request first
         # would leave the backend with one request in flight for the trial's duration, and a
         # pool whose backends all just came back from a 429 would answer 503s meanwhile.
         trial = reason is not FailureReason.RATE_LIMITED
-        h.trial_pending = h.trial_pending or trial
+        if backend_id is not None:
+            h = self._get(backend_id, provider)
+            if until > h.wait_until:
+                h.wait_until, h.wait_reason = until, reason
+            h.trial_pending = h.trial_pending or trial
+            h.view = None
         if provider_wide:
-            current, _ = self._provider_wait.get(h.provider, (0.0, reason))
+            current, _ = self._provider_wait.get(provider, (0.0, reason))
             if until > current:
-                self._provider_wait[h.provider] = (until, reason)
+                self._provider_wait[provider] = (until, reason)
             for other in self._health.values():
-                if other.provider == h.provider:
+                if other.provider == provider:
                     other.trial_pending = other.trial_pending or trial
                     other.view = None
-                    self._generation += 1
+        self._generation += 1
 
     def _should_eject(self, h: _Health, now: float) -> bool:
         p = self.policy
@@ -339,6 +374,32 @@ class HealthTracker:
         h.eject_reason = reason
         h.trial_pending = True
         h.consecutive = 0
+        if self._on_cooling is not None:
+            self._on_cooling(Cooling(h.backend_id, False, CoolingKind.EJECT, h.eject_until, reason))
+
+    def apply(self, cooling: Cooling) -> None:
+        """A cooldown another replica set (through the shared store): honoured here as if set
+        here, except that it changes no score or backoff of this replica's, and is not
+        announced again. One already held (this replica's own, heard back) changes nothing."""
+        now = self._clock.monotonic()
+        if cooling.until <= now:
+            return
+        provider = cooling.name if cooling.provider_wide else cooling.name.split("/", 1)[0]
+        if cooling.kind is CoolingKind.WAIT:
+            if cooling.provider_wide:
+                held, _ = self._provider_wait.get(provider, (0.0, cooling.reason))
+            else:
+                held = self._get(cooling.name, provider).wait_until
+            if cooling.until > held + SAME_COOLDOWN_S:
+                self._extend_wait(None if cooling.provider_wide else cooling.name, provider,
+                                  cooling.until, cooling.reason, cooling.provider_wide)
+            return
+        h = self._get(cooling.name, provider)
+        if cooling.until > h.eject_until + SAME_COOLDOWN_S:
+            h.eject_until, h.eject_reason = cooling.until, cooling.reason
+            h.trial_pending = True
+            h.view = None
+            self._generation += 1
 
     # -- readers --------------------------------------------------------------------------------
 
@@ -383,10 +444,10 @@ class HealthTracker:
         return any(not self._observe(b).told_to_wait for b in backends)
 
     def wait_s(self, backend: Backend) -> float:
-        """Seconds until `backend` could take a request: cooldown, budget or a running trial."""
+        """Seconds until `backend` could take a request: its cooldown or a running trial
+        (budgets are router.budget's business)."""
         view = self._observe(backend)
-        own = self.policy.trial_wait_s if view.busy_trial else view.cooldown_s(self._clock.monotonic())
-        return max(own, self.budgets.refill_in(backend))
+        return self.policy.trial_wait_s if view.busy_trial else view.cooldown_s(self._clock.monotonic())
 
     def soonest_recovery(self, backends: Sequence[Backend]) -> float:
         return min((self.wait_s(b) for b in backends), default=0.0)
@@ -398,10 +459,9 @@ class HealthTracker:
         return self._observe(backend).state
 
     def status(self, backend: Backend) -> dict[str, object]:
-        """One backend's row of GET /status."""
+        """One backend's row of GET /status, but for its budget."""
         view = self._observe(backend)
         h = self._get(backend.id, backend.provider)
-        budget = self.budgets.left(backend)
         return {
             "id": backend.id, "provider": backend.provider,
             "state": view.state.value,
@@ -410,6 +470,5 @@ class HealthTracker:
             "error_rate": round(view.counts.error_rate, 3),
             "cooldown_s": round(view.cooldown_s(self._clock.monotonic()), 1),
             "cooldown_reason": view.reason.value if view.reason else None,
-            "budget": {"rpm_left": budget.rpm_left, "rpd_left": budget.rpd_left},
             "requests": h.requests, "failures": h.failures, "inflight": h.inflight,
         }

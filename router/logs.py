@@ -196,6 +196,18 @@ def log_transition(backend: str, old: str, new: str, reason: str | None = None,
     )
 
 
+def log_store_down(store: str, op: str, error: str) -> None:
+    """The shared state store stopped answering: local state stands in (once per outage).
+    `store` is its address without credentials; `error` the failure's class, not its text."""
+    logger().warning("state_store_down", store=store, op=op, error=error,
+                     serving="local state, each budget at this replica's share")
+
+
+def log_store_up(store: str, down_s: float, replayed: int) -> None:
+    """The shared state store answers again; what was done locally meanwhile went back to it."""
+    logger().info("state_store_up", store=store, down_s=round(down_s, 1), replayed=replayed)
+
+
 def log_pool_summary(backends: Sequence[Backend], routes: Mapping[str, Sequence[str]],
                      **extra: Any) -> None:
     """The pool the process serves, once at startup (and after a reload): counts per provider

@@ -89,6 +89,21 @@ class Metrics:
             "freerouter_inflight_requests", "Upstream requests in flight, by backend.",
             ["backend"], registry=r,
         )
+        self.budget_remaining = Gauge(
+            "freerouter_budget_remaining",
+            "Room left in a backend's tightest budget of each kind (model's or provider's).",
+            ["backend", "limit"], registry=r,
+        )
+        self.store_up = Gauge(
+            "freerouter_state_store_up",
+            "1 while the state store answers (always 1 for memory), 0 while local state stands in.",
+            registry=r,
+        )
+        self.store_up.set(1.0)
+        self.store_errors = Counter(
+            "freerouter_state_store_errors", "State store calls that failed or timed out, by op.",
+            ["op"], registry=r,
+        )
 
     # Label children are looked up once and kept: prometheus-client's labels() validates and
     # locks on every call, which is most of a metric update's cost on the request path.
@@ -133,6 +148,15 @@ class Metrics:
 
     def inflight_change(self, backend: str, delta: int) -> None:
         self._child(self.inflight, backend).inc(delta)
+
+    def budget_left(self, backend: str, limit: str, left: int) -> None:
+        self._child(self.budget_remaining, backend, limit).set(left)
+
+    def state_store(self, up: bool) -> None:
+        self.store_up.set(1.0 if up else 0.0)
+
+    def state_store_failed(self, op: str) -> None:
+        self._child(self.store_errors, op).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from aiohttp import web
 
+from router.budget import Budgets
 from router.clock import Clock
 from router.errors import BadResponse, UpstreamError, UpstreamTimeout
 from router.health import HealthTracker
@@ -35,10 +36,12 @@ Sleep = Callable[[float], Awaitable[None]]
 
 class Prober:
     def __init__(
-        self, health: HealthTracker, metrics: Metrics, runtime: Callable[[], Runtime],
-        clock: Clock, rng: random.Random, sleep: Sleep = asyncio.sleep,
+        self, health: HealthTracker, budgets: Budgets, metrics: Metrics,
+        runtime: Callable[[], Runtime], clock: Clock, rng: random.Random,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._health = health
+        self._budgets = budgets
         self._metrics = metrics
         self._runtime = runtime
         self._clock = clock
@@ -81,10 +84,6 @@ class Prober:
                timeout_s: float) -> None:
         if not self._health.probe_wanted(backends):
             return
-        if not self._health.budgets.try_acquire_probe(name):
-            for b in backends:
-                self._metrics.probed(b.id, FailureReason.BUDGET.value)
-            return
         task = asyncio.get_running_loop().create_task(
             self._probe(name, provider, backends, timeout_s))
         self._running[name] = task
@@ -99,6 +98,10 @@ class Prober:
         self, name: str, provider: Provider, backends: Sequence[Backend], timeout_s: float,
     ) -> None:
         try:
+            if not await self._budgets.probe_slot(name):
+                for b in backends:
+                    self._metrics.probed(b.id, FailureReason.BUDGET.value)
+                return
             try:
                 await asyncio.wait_for(provider.probe(), timeout_s if timeout_s > 0 else None)
             except UpstreamError as exc:

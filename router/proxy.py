@@ -5,12 +5,13 @@ byte reaches the client. After that, a failure ends the stream with the API's ow
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
 from aiohttp import web
 
+from router.budget import Budgets
 from router.call import Call
 from router.clock import Clock
 from router.errors import (
@@ -55,10 +56,11 @@ class _Attempt:
 
 class Proxy:
     def __init__(
-        self, health: HealthTracker, metrics: Metrics, clock: Clock,
+        self, health: HealthTracker, budgets: Budgets, metrics: Metrics, clock: Clock,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._health = health
+        self._budgets = budgets
         self._metrics = metrics
         self._clock = clock
         self._sleep = sleep  # injected: tests move a fake clock instead of waiting
@@ -87,7 +89,7 @@ class Proxy:
             # No backend is left to try right now. When an untried one recovers (cooldown,
             # budget) soon, wait for it rather than fail a request that could be served.
             waiting = [b for b in everyone if b.id not in tried]
-            wait = self._health.soonest_recovery(waiting)
+            wait = self._soonest_recovery(waiting)
             room = any(sent.get(t.label, 0) < t.max_attempts for t in plan)
             if not waiting or not room or self._clock.monotonic() + wait > deadline:
                 break
@@ -95,7 +97,7 @@ class Proxy:
         if last is None:
             raise Overloaded(
                 "every capable backend is cooling down or over budget; retry later",
-                retry_after_s=self._health.soonest_recovery(everyone),
+                retry_after_s=self._soonest_recovery(everyone),
             )
         raise AllFailed(
             f"all {call.attempts} backend(s) tried failed; last: {call.backend}: {last.message}",
@@ -109,14 +111,13 @@ class Proxy:
     ) -> tuple[web.StreamResponse | None, UpstreamError | None]:
         """One pass over the plan: an answer, or the last failure (None: nothing was tried)."""
         last: UpstreamError | None = None
-        budgets = self._health.budgets
         for target, backends in zip(plan, capable, strict=True):
             # Read once per pass (it is O(backends)); a pick that cannot be used is dropped.
             candidates = self._health.candidates(backends, exclude=tried)
             while candidates and sent.get(target.label, 0) < target.max_attempts:
                 chosen = target.strategy.pick(candidates, needs)
                 backend = chosen.backend
-                if not budgets.try_acquire(backend):
+                if await self._budgets.reserve(backend) is None:
                     # Over its rpm/rpd: another candidate takes it, without using an attempt.
                     self._metrics.failed(backend.id, FailureReason.BUDGET)
                     candidates = [c for c in candidates if c is not chosen]
@@ -142,6 +143,12 @@ class Proxy:
                     # The failure may have cooled others too (a provider-wide limit).
                     candidates = self._health.candidates(backends, exclude=tried)
         return None, last
+
+    def _soonest_recovery(self, backends: Sequence[Backend]) -> float:
+        """Seconds until the first of `backends` could take a request: its cooldown (or its
+        running trial) and its budgets both allow it."""
+        return min((max(self._health.wait_s(b), self._budgets.refill_in(b)) for b in backends),
+                   default=0.0)
 
     # -- one attempt -------------------------------------------------------------------------
 
@@ -274,7 +281,7 @@ class Proxy:
     ) -> None:
         self._health.record(Outcome(a.backend.id, ok=True, latency_s=latency), a.backend.provider)
         if reply.quota is not None:
-            self._health.budgets.observe(a.backend.id, reply.quota, latency)
+            self._budgets.observe(a.backend.id, reply.quota, latency)
         if body is not None and (counts := a.upstream.usage(body)) is not None:
             a.call.prompt_tokens, a.call.completion_tokens = counts
 

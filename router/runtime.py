@@ -43,7 +43,8 @@ def build_runtime(config: Config, plugins: Plugins, rng: random.Random) -> Runti
             timeout_s=p.timeout_s, connect_timeout_s=p.connect_timeout_s,
             total_timeout_s=p.total_timeout_s,
         ))
-    secrets = tuple(k for k in (*config.keys.values(), *config.client_keys) if k)
+    secrets = tuple(k for k in (*config.keys.values(), *config.client_keys, *config.state_secrets)
+                    if k)
     return Runtime(config, Pool(config, plugins.strategies, rng), providers, secrets)
 
 

@@ -20,10 +20,11 @@ def is_open(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith(OPEN_PREFIX)
 
 
-def admit(request: web.Request, client_keys: Mapping[str, str], limits: ClientLimits) -> str:
+async def admit(request: web.Request, client_keys: Mapping[str, str], limits: ClientLimits,
+                rpm: int | None) -> str:
     """The name of the client key presented, once it is valid and within its rate limit."""
     name = authenticate(request, client_keys)
-    wait = limits.admit(name)
+    wait = await limits.admit(name, rpm)
     if wait is not None:
         raise TooManyRequests(f"client key {name!r} is over its request rate limit",
                               retry_after_s=wait)

@@ -34,9 +34,10 @@ def make_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
         request[CALL] = call
         response: web.StreamResponse | None = None
         try:
-            client_keys = app[RUNTIME].current.config.client_keys
-            if client_keys:
-                call.client = admit(request, client_keys, app[CLIENT_LIMITS])
+            config = app[RUNTIME].current.config
+            if config.client_keys:
+                call.client = await admit(request, config.client_keys, app[CLIENT_LIMITS],
+                                          config.server.client_rpm)
             response = await handler(request)
             if not response.prepared:  # streams set it themselves before their first byte
                 response.headers.setdefault("x-request-id", call.request_id)

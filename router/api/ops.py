@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from aiohttp import web
 
-from router.appkeys import HEALTH, METRICS, READINESS, RECENT, RUNTIME
+from router.appkeys import BUDGETS, HEALTH, METRICS, READINESS, RECENT, RUNTIME
 from router.errors import RequestError
 from router.metrics import CONTENT_TYPE
 from router.recent import DEFAULT_LIMIT
@@ -23,14 +25,18 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    # The budget gauges, as of now: windows refill with or without traffic.
+    await request.app[BUDGETS].refresh(request.app[RUNTIME].current.pool.backends.values())
     body = request.app[METRICS].exposition()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 async def status(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME].current
-    health = request.app[HEALTH]
-    backends = [health.status(b) for b in runtime.pool.backends.values()]
+    health, budgets = request.app[HEALTH], request.app[BUDGETS]
+    pool = list(runtime.pool.backends.values())
+    await budgets.refresh(pool)
+    backends = [{**health.status(b), "budget": asdict(budgets.left(b))} for b in pool]
     routes = [
         {"name": t.label, "strategy": t.strategy_name, "backends": [b.id for b in t.backends]}
         for t in runtime.pool.routes.values()

@@ -103,22 +103,23 @@ class MemoryStore:
         now = self._clock.monotonic()
         logs = [self._log(w, now) for w in windows]
         rooms = tuple(max(w.limit - log.total, 0) for w, log in zip(windows, logs, strict=True))
-        waits = [log.frees_in(now, w, cost) for w, log in zip(windows, logs, strict=True)
-                 if log.total + cost > w.limit]
-        if waits:
-            return Full(max(waits), rooms)
+        waits = tuple(log.frees_in(now, w, cost) if log.total + cost > w.limit else 0.0
+                      for w, log in zip(windows, logs, strict=True))
+        if any(waits):
+            return Full(max(waits), rooms, waits)
         return self.record(windows, cost, next(self._tokens))
 
     def record(self, windows: Sequence[Window], cost: int, token: str) -> Reservation:
         """Count a reservation now without asking for room (one the shared store granted):
         what this replica spent, whoever decided it."""
         at = self._clock.monotonic()
-        rooms = []
+        rooms, waits = [], []
         for w in windows:
             log = self._log(w, at)
             log.add(_Entry(at, cost, token))
             rooms.append(max(w.limit - log.total, 0))
-        return Reservation(tuple(windows), cost, token, tuple(rooms))
+            waits.append(log.frees_in(at, w, 1) if log.total + 1 > w.limit else 0.0)
+        return Reservation(tuple(windows), cost, token, tuple(rooms), tuple(waits))
 
     async def reserve(self, windows: Sequence[Window], cost: int = 1) -> Reservation | Full:
         return self.reserve_now(windows, cost)

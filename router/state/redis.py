@@ -63,46 +63,52 @@ local function used(log, total, now, span)
   end
   return sum
 end
+-- ms until `cost` more fits a window holding `sum` (its span when it never can)
+local function frees_in(log, sum, cost, limit, span, now)
+  if cost > limit then return span end
+  local need = sum + cost - limit
+  local entries = redis.call('ZRANGE', log, 0, -1, 'WITHSCORES')
+  for j = 1, #entries, 2 do
+    need = need - cost_of(entries[j])
+    if need <= 0 then return math.max(tonumber(entries[j+1]) + span - now, 0) end
+  end
+  return span
+end
 """.replace("@SLACK@", str(KEY_SLACK_MS))
 
 # ARGV: now_ms, cost, token, force ("1": count without checking), then limit, span_ms per window.
-# Returns {1, room...} when counted, {0, wait_ms, room...} when not.
+# Returns {1, room..., wait_ms...} when counted (wait: until room for one more unit), and
+# {0, room..., wait_ms...} when not (wait: until room for the cost; 0 where there is room).
 RESERVE = _PRUNE + """
 local now, cost, force = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[4] == '1'
 local member = ARGV[3] .. '|' .. ARGV[2]
 local n = #KEYS / 2
-local sums, wait = {}, 0
+local sums, waits, full = {}, {}, false
 for i = 1, n do
   local log, limit, span = KEYS[2*i-1], tonumber(ARGV[3+2*i]), tonumber(ARGV[4+2*i])
-  local sum = used(log, KEYS[2*i], now, span)
-  sums[i] = sum
-  if not force and sum + cost > limit then
-    local w = span
-    if cost <= limit then
-      local need = sum + cost - limit
-      local entries = redis.call('ZRANGE', log, 0, -1, 'WITHSCORES')
-      for j = 1, #entries, 2 do
-        need = need - cost_of(entries[j])
-        if need <= 0 then w = tonumber(entries[j+1]) + span - now break end
-      end
-    end
-    if w > wait then wait = w end
+  sums[i] = used(log, KEYS[2*i], now, span)
+  waits[i] = 0
+  if not force and sums[i] + cost > limit then
+    waits[i] = math.ceil(frees_in(log, sums[i], cost, limit, span, now))
+    full = true
   end
 end
-local out = {}
-if wait > 0 then
-  out[1], out[2] = 0, math.ceil(wait)
-  for i = 1, n do out[i+2] = math.max(tonumber(ARGV[3+2*i]) - sums[i], 0) end
-  return out
+local out = {full and 0 or 1}
+if not full then
+  for i = 1, n do
+    local log, total = KEYS[2*i-1], KEYS[2*i]
+    local limit, span = tonumber(ARGV[3+2*i]), tonumber(ARGV[4+2*i])
+    redis.call('ZADD', log, now, member)
+    redis.call('INCRBY', total, cost)
+    redis.call('PEXPIRE', log, span + @SLACK@)
+    redis.call('PEXPIRE', total, span + @SLACK@)
+    sums[i] = sums[i] + cost
+    if sums[i] + 1 > limit then waits[i] = math.ceil(frees_in(log, sums[i], 1, limit, span, now)) end
+  end
 end
-out[1] = 1
 for i = 1, n do
-  local log, total, limit, span = KEYS[2*i-1], KEYS[2*i], tonumber(ARGV[3+2*i]), tonumber(ARGV[4+2*i])
-  redis.call('ZADD', log, now, member)
-  redis.call('INCRBY', total, cost)
-  redis.call('PEXPIRE', log, span + @SLACK@)
-  redis.call('PEXPIRE', total, span + @SLACK@)
-  out[i+1] = math.max(limit - sums[i] - cost, 0)
+  out[1+i] = math.max(tonumber(ARGV[3+2*i]) - sums[i], 0)
+  out[1+n+i] = waits[i]
 end
 return out
 """.replace("@SLACK@", str(KEY_SLACK_MS))
@@ -116,25 +122,29 @@ end
 return out
 """
 
-# ARGV: old member, new member ("" refunds). Each window keeps the entry's instant.
-ADJUST = """
-local old, new = ARGV[1], ARGV[2]
-local delta = -tonumber(string.match(old, '|(%d+)$'))
-if new ~= '' then delta = delta + tonumber(string.match(new, '|(%d+)$')) end
+# ARGV: old member, new member ("" refunds), now_ms, then limit, span_ms per window. Each
+# window keeps the entry's instant. Returns the room of each.
+ADJUST = _PRUNE + """
+local old, new, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local delta = -cost_of(old)
+if new ~= '' then delta = delta + cost_of(new) end
+local out = {}
 for i = 1, #KEYS / 2 do
-  local score = redis.call('ZSCORE', KEYS[2*i-1], old)
+  local log, total = KEYS[2*i-1], KEYS[2*i]
+  local score = redis.call('ZSCORE', log, old)
   if score then
     -- Removing the only member deletes the key: keep its expiry for the one added back.
-    local ttl = redis.call('PTTL', KEYS[2*i-1])
-    redis.call('ZREM', KEYS[2*i-1], old)
+    local ttl = redis.call('PTTL', log)
+    redis.call('ZREM', log, old)
     if new ~= '' then
-      redis.call('ZADD', KEYS[2*i-1], score, new)
-      if ttl > 0 then redis.call('PEXPIRE', KEYS[2*i-1], ttl) end
+      redis.call('ZADD', log, score, new)
+      if ttl > 0 then redis.call('PEXPIRE', log, ttl) end
     end
-    if redis.call('EXISTS', KEYS[2*i]) == 1 then redis.call('INCRBY', KEYS[2*i], delta) end
+    if redis.call('EXISTS', total) == 1 then redis.call('INCRBY', total, delta) end
   end
+  out[i] = math.max(tonumber(ARGV[2+2*i]) - used(log, total, now, tonumber(ARGV[3+2*i])), 0)
 end
-return 1
+return out
 """
 
 # KEYS[1]: the cooldown hash. ARGV: field, until_ms, reason, now_ms. Only ever extends; drops
@@ -243,9 +253,11 @@ class RedisStore:
     async def reserve(self, windows: Sequence[Window], cost: int = 1) -> Reservation | Full:
         token = next(self._tokens)
         reply = await self._run_reserve("reserve", windows, cost, token, self._now_ms(), False)
+        n = len(windows)
+        rooms, waits = tuple(reply[1:1 + n]), tuple(w / 1000.0 for w in reply[1 + n:])
         if reply[0] == 1:
-            return Reservation(tuple(windows), cost, token, tuple(reply[1:]))
-        return Full(reply[1] / 1000.0, tuple(reply[2:]))
+            return Reservation(tuple(windows), cost, token, rooms, waits)
+        return Full(max(waits, default=0.0), rooms, waits)
 
     async def record(self, reservation: Reservation, ago_s: float) -> None:
         """Count a reservation granted `ago_s` seconds ago elsewhere (by a replica's local
@@ -263,14 +275,18 @@ class RedisStore:
                                                             args=args))
         return tuple(int(x) for x in reply)
 
-    async def _change(self, op: str, reservation: Reservation, new: str) -> None:
-        old = f"{reservation.token}|{reservation.cost}"
-        await self._call(op, lambda: self._adjust(keys=self._window_keys(reservation.windows),
-                                                  args=[old, new]))
+    async def _change(self, op: str, reservation: Reservation, new: str) -> tuple[int, ...]:
+        windows = reservation.windows
+        args: list[ScriptArg] = [f"{reservation.token}|{reservation.cost}", new, self._now_ms()]
+        for w in windows:
+            args += (w.limit, _ms(w.span_s))
+        reply = await self._call(op, lambda: self._adjust(keys=self._window_keys(windows),
+                                                          args=args))
+        return tuple(int(x) for x in reply)
 
     async def adjust(self, reservation: Reservation, cost: int) -> Reservation:
-        await self._change("adjust", reservation, f"{reservation.token}|{cost}" if cost else "")
-        rooms = await self.room(reservation.windows)
+        rooms = await self._change("adjust", reservation,
+                                   f"{reservation.token}|{cost}" if cost else "")
         return Reservation(reservation.windows, cost, reservation.token, rooms)
 
     async def refund(self, reservation: Reservation) -> None:

@@ -30,21 +30,25 @@ class Window:
 @dataclass(frozen=True, slots=True)
 class Reservation:
     """Cost counted against every window at once. `rooms[i]` is what windows[i] had left right
-    after it (what /status and the budget gauge show)."""
+    after it (what /status and the budget gauge show); `waits[i]` the seconds until it has room
+    for one more unit (0 while it has), so a caller need not ask a window it knows is full."""
 
     windows: tuple[Window, ...]
     cost: int
     token: str  # unique per reservation: how adjust() and refund() find it again
     rooms: tuple[int, ...]
+    waits: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Full:
-    """No room in at least one window: nothing was counted. `retry_in_s` is when the fullest
-    window frees enough for the cost (its whole span when the cost exceeds its limit)."""
+    """No room in at least one window: nothing was counted. `waits[i]` is when windows[i] frees
+    enough for the cost (0: it has room; its whole span when the cost exceeds its limit);
+    `retry_in_s` the longest of them."""
 
     retry_in_s: float
     rooms: tuple[int, ...]
+    waits: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

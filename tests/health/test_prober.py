@@ -20,6 +20,7 @@ from router.plugins import load_plugins
 from router.pool import Pool
 from router.prober import JITTER, Prober
 from router.runtime import Runtime
+from router.state.memory import MemoryStore
 from router.types import Backend, FailureReason, Outcome
 from tests.health.fakes import FakeClock, FakeSleep, ScriptedProvider
 
@@ -48,10 +49,11 @@ class Rig:
         self.adapters = {n: ScriptedProvider() for n in names}
         self.rt = runtime(self.adapters, interval, rpm)
         self.metrics = Metrics(CollectorRegistry())
-        self.health = HealthTracker(
-            clock, self.metrics, Budgets(clock, lambda n: provider_limits(self.rt.config, n)))
+        self.health = HealthTracker(clock, self.metrics)
+        self.budgets = Budgets(MemoryStore(clock), clock, self.metrics,
+                               lambda n: provider_limits(self.rt.config, n))
         self.sleep = FakeSleep(clock)
-        self.prober = Prober(self.health, self.metrics, lambda: self.rt, clock,
+        self.prober = Prober(self.health, self.budgets, self.metrics, lambda: self.rt, clock,
                              random.Random(7), self.sleep)
 
     def backends(self, provider: str) -> list[Backend]:
@@ -194,7 +196,7 @@ async def test_a_429_to_a_probe_cools_the_provider_and_stops_probing_it(clock: F
 async def test_probes_never_take_the_last_of_a_providers_minute(clock: FakeClock) -> None:
     rig = Rig(clock, names=("a",), interval=1.0, rpm=4)
     a1 = rig.backends("a")[0]
-    assert rig.health.budgets.try_acquire(a1)
+    assert await rig.budgets.reserve(a1) is not None
     rig.prober.tick()
     for _ in range(10):
         clock.advance(1.2)
@@ -202,7 +204,8 @@ async def test_probes_never_take_the_last_of_a_providers_minute(clock: FakeClock
         await rig.settle()
     assert rig.adapters["a"].probes == 1  # 4 - 1 request - 1 probe = the 2 kept for traffic
     assert rig.probed("a/m1", "budget") >= 1
-    assert rig.health.budgets.try_acquire(a1) and rig.health.budgets.try_acquire(a1)
+    assert await rig.budgets.reserve(a1) is not None
+    assert await rig.budgets.reserve(a1) is not None
 
 
 async def test_a_zero_interval_disables_probing(clock: FakeClock) -> None:

@@ -1,5 +1,6 @@
 """The HealthTracker's state machine on a fake clock: scores, ejection on a failure rate,
-backoff, half-open trials, rate-limit cooldowns, daily parking and the panic rule."""
+backoff, half-open trials, rate-limit cooldowns, daily parking, the panic rule, and cooldowns
+announced to and applied from other replicas."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from router.budget import WINDOW_MARGIN_S, Budgets, Limits
-from router.health import HealthPolicy, HealthTracker, State
+from router.health import Cooling, CoolingKind, HealthPolicy, HealthTracker, State
 from router.metrics import Metrics
 from router.types import Api, Backend, FailureReason, Outcome
 from tests.health.fakes import FakeClock
@@ -297,14 +297,6 @@ def test_soonest_recovery_is_the_shortest_wait(tracker: HealthTracker) -> None:
     assert tracker.soonest_recovery([]) == 0.0
 
 
-def test_soonest_recovery_counts_budgets(clock: FakeClock) -> None:
-    budgets = Budgets(clock, lambda _: Limits(rpm=1))
-    t = HealthTracker(clock, budgets=budgets)
-    assert budgets.try_acquire(A)
-    clock.advance(20)
-    assert t.soonest_recovery([A]) == pytest.approx(60.0 + WINDOW_MARGIN_S - 20)
-
-
 def test_a_custom_policy_changes_the_thresholds(clock: FakeClock) -> None:
     t = HealthTracker(clock, policy=HealthPolicy(eject_min_requests=2, eject_base_s=3.0))
     fail(t, A)
@@ -336,11 +328,9 @@ def test_the_up_gauge_is_zero_while_cooling(clock: FakeClock) -> None:
     assert metrics.backend_up.labels(A.id)._value.get() == 0.0
 
 
-def test_status_row_has_every_field(clock: FakeClock) -> None:
-    budgets = Budgets(clock, lambda _: Limits(rpm=30, rpd=1000))
-    t = HealthTracker(clock, budgets=budgets)
+def test_status_row_has_every_field_but_the_budget(clock: FakeClock) -> None:
+    t = HealthTracker(clock)
     b = backend("groq", "llama", rpm=20)
-    budgets.try_acquire(b)
     t.begin(b)
     ok(t, b, latency=0.412)
     fail(t, b, R.RATE_LIMITED, retry_after_s=9.0)
@@ -348,7 +338,82 @@ def test_status_row_has_every_field(clock: FakeClock) -> None:
     assert row == {
         "id": "groq/llama", "provider": "groq", "state": "cooling", "score": row["score"],
         "latency_ms_p50": 412.0, "error_rate": 0.5, "cooldown_s": 9.0,
-        "cooldown_reason": "rate_limited", "budget": {"rpm_left": 19, "rpd_left": 999},
-        "requests": 2, "failures": 1, "inflight": 1,
+        "cooldown_reason": "rate_limited", "requests": 2, "failures": 1, "inflight": 1,
     }
     assert 0.0 <= row["score"] <= 1.0  # type: ignore[operator]
+
+
+# -- cooldowns shared with other replicas --------------------------------------------------------
+
+def announcing(clock: FakeClock) -> tuple[HealthTracker, list[Cooling]]:
+    heard: list[Cooling] = []
+    return HealthTracker(clock, on_cooling=heard.append), heard
+
+
+def test_waits_and_ejections_are_announced(clock: FakeClock) -> None:
+    t, heard = announcing(clock)
+    fail(t, A, R.RATE_LIMITED, retry_after_s=30.0)
+    fail(t, B, R.RATE_LIMITED, retry_after_s=20.0, provider_wide=True)
+    eject(t, C)
+    now = clock.monotonic()
+    assert heard == [
+        Cooling(A.id, False, CoolingKind.WAIT, now + 30, R.RATE_LIMITED),
+        Cooling("b", True, CoolingKind.WAIT, now + 20, R.RATE_LIMITED),
+        Cooling(C.id, False, CoolingKind.EJECT, now + 10, R.SERVER_ERROR),
+    ]
+    ok(t, D)
+    fail(t, D)  # a failure that cools nothing announces nothing
+    assert len(heard) == 3
+
+
+def test_a_wait_set_elsewhere_cools_here_and_is_not_announced_again(clock: FakeClock) -> None:
+    t, heard = announcing(clock)
+    t.apply(Cooling(A.id, False, CoolingKind.WAIT, clock.monotonic() + 30, R.RATE_LIMITED))
+    assert t.state(A) is State.COOLING and t.cooldown_left(A) == pytest.approx(30.0)
+    assert t.status(A)["cooldown_reason"] == "rate_limited"
+    assert heard == []
+    # The upstream's word: the panic rule does not override it, as for a local 429.
+    assert ids(t, A, B) == {B.id}
+    clock.advance(30)
+    assert t.state(A) in (State.HEALTHY, State.DEGRADED)  # a rate limit ends in full traffic
+
+
+def test_a_provider_wide_wait_set_elsewhere_cools_the_whole_account(clock: FakeClock) -> None:
+    t, _ = announcing(clock)
+    other = backend("a", "other")
+    t.apply(Cooling("a", True, CoolingKind.WAIT, clock.monotonic() + 60, R.RATE_LIMITED))
+    assert t.state(A) is State.COOLING and t.state(other) is State.COOLING
+    assert t.state(B) is State.HEALTHY
+
+
+def test_an_ejection_elsewhere_cools_then_takes_a_trial_here(clock: FakeClock) -> None:
+    t, _ = announcing(clock)
+    t.apply(Cooling(A.id, False, CoolingKind.EJECT, clock.monotonic() + 10, R.TIMEOUT))
+    assert t.state(A) is State.COOLING and t.status(A)["cooldown_reason"] == "timeout"
+    # An ejection, not the upstream's word: a lone backend still serves (the panic rule).
+    assert ids(t, A) == {A.id}
+    clock.advance(10)
+    assert t.state(A) is State.HALF_OPEN
+    ok(t, A)
+    assert t.state(A) is State.HEALTHY
+
+
+def test_a_cooldown_heard_back_changes_nothing(clock: FakeClock) -> None:
+    t, heard = announcing(clock)
+    fail(t, A, R.RATE_LIMITED, retry_after_s=30.0)
+    pool = (A, B)
+    before = t.candidates(pool)
+    t.apply(heard[0])  # this replica's own, read back from the store
+    t.apply(Cooling(A.id, False, CoolingKind.WAIT, heard[0].until - 5, R.RATE_LIMITED))
+    assert t.candidates(pool) is before  # nothing changed: the cached list stands
+    assert t.cooldown_left(A) == pytest.approx(30.0)
+    t.apply(Cooling(A.id, False, CoolingKind.WAIT, clock.monotonic() - 1, R.RATE_LIMITED))
+    assert t.cooldown_left(A) == pytest.approx(30.0)  # already over: ignored
+
+
+def test_a_longer_wait_from_elsewhere_extends_one_held_here(clock: FakeClock) -> None:
+    t, _ = announcing(clock)
+    fail(t, A, R.RATE_LIMITED, retry_after_s=10.0)
+    t.apply(Cooling(A.id, False, CoolingKind.WAIT, clock.monotonic() + 40, R.CLIENT_ERROR))
+    assert t.cooldown_left(A) == pytest.approx(40.0)
+    assert t.status(A)["cooldown_reason"] == "client_error"

@@ -209,6 +209,9 @@ def drive_every_event(metrics: Metrics) -> None:
     metrics.probed(backend, "ok")
     metrics.used_tokens(backend, 10, 20)
     metrics.inflight_change(backend, 1)
+    metrics.budget_left(backend, "rpm", 28)
+    metrics.state_store(True)
+    metrics.state_store_failed("reserve")
 
 
 def code_families() -> dict[str, Family]:
@@ -249,6 +252,9 @@ class DocumentedMetric:
     labels: frozenset[str]
 
 
+NO_LABELS = "(none)"  # how a table says a metric has no labels
+
+
 def documented_metrics(markdown: str, prefix: str = "freerouter_") -> dict[str, DocumentedMetric]:
     """Rows `| name | type | label, label | ... |` whose name starts with the prefix."""
     found = {}
@@ -257,7 +263,8 @@ def documented_metrics(markdown: str, prefix: str = "freerouter_") -> dict[str, 
         if row is None or not row["name"].startswith(prefix):
             continue
         labels = frozenset(
-            label.strip(" `") for label in row["labels"].split(",") if label.strip(" `")
+            label.strip(" `") for label in row["labels"].split(",")
+            if label.strip(" `") and label.strip(" `") != NO_LABELS
         )
         found[row["name"]] = DocumentedMetric(row["name"], row["type"].lower(), labels)
     return found

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.redis_server import RedisServer, running
 from tests.health.fakes import FakeClock
 from tests.installs import debian_binary
-from tests.state.redis_server import RedisServer, running
 
 
 @pytest.fixture(scope="session")

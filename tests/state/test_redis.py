@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from bench.redis_server import RedisServer, running
 from router.state.redis import RedisStore, safe_address
 from router.state.store import Cooldown, Reservation, StoreError, Window
 from tests.health.fakes import FakeClock
-from tests.state.redis_server import RedisServer, running
 
 RPM = Window("backend:p/m:rpm", 10, 60.0)
 RPD = Window("backend:p/m:rpd", 1000, 86400.0)

@@ -1,10 +1,11 @@
 """A real redis-server on a free loopback port, ours alone: no persistence, no config file, its
-own directory. The tests stop, freeze (SIGSTOP) and restart it to play a store that goes away,
-hangs, or comes back; every signal goes to our own child, by its handle."""
+own directory. The bench and the tests stop, freeze (SIGSTOP) and restart it to play a store
+that goes away, hangs, or comes back; every signal goes to our own child, by its handle."""
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,14 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.processes import free_port
+
 STARTUP_TIMEOUT_S = 20.0
 POLL_S = 0.02
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _answers(port: int, password: str | None) -> bool:
@@ -99,3 +96,9 @@ def running(binary: Path, workdir: Path, password: str | None = None) -> Iterato
             with contextlib.suppress(ProcessLookupError):
                 server.thaw()
         server.stop()
+
+
+def find_binary() -> Path | None:
+    """redis-server from PATH (Debian's package installs it in /usr/bin)."""
+    found = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin:/usr/sbin")
+    return Path(found) if found else None

@@ -1,0 +1,242 @@
+"""A shared store with local state under it, so that the shared store going away degrades the
+router instead of failing it. While the shared store answers, every grant is recorded locally
+too (what this replica spent). When a call fails or outlasts the timeout, this replica serves
+from local state at once: each budget at its share (Replicas.share: the budget split over the
+replicas last seen), its own cooldowns, its own Responses. The transition is logged once and
+`freerouter_state_store_up` drops to 0; the request that met the failure is served like the
+others. A probe every RECOVERY_PROBE_S finds the store again; what was done locally meanwhile
+is replayed into it (grants at their own instants, so the windows stay exact), and the shared
+store is used again without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import Protocol
+
+from router import logs
+from router.clock import Clock
+from router.metrics import Metrics
+from router.state.memory import MemoryStore
+from router.state.store import (
+    Cooldown,
+    Full,
+    Replicas,
+    Reservation,
+    StateStore,
+    StoreError,
+    Window,
+)
+
+HEARTBEAT_S = 1.0  # well inside the replicas' heartbeat TTL (10 s)
+RECOVERY_PROBE_S = 0.5
+# What is replayed after an outage, oldest dropped first: a window is at most a day long, and
+# a replica serves a few hundred requests a second at most.
+MAX_BACKLOG = 50_000
+
+
+class SharedStore(StateStore, Protocol):
+    async def record(self, reservation: Reservation, ago_s: float) -> None:
+        """Count a reservation made `ago_s` seconds ago elsewhere, without asking for room."""
+        ...
+
+
+Replay = Callable[[SharedStore], Awaitable[None]]
+
+
+class FallbackStore:
+    shared = True
+
+    def __init__(self, primary: SharedStore, local: MemoryStore, metrics: Metrics, clock: Clock,
+                 address: str, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self._primary = primary
+        self._local = local
+        self._metrics = metrics
+        self._clock = clock
+        self._address = address  # for the log lines: never holds a password
+        self._sleep = sleep
+        self._up = True
+        self._down_since = 0.0
+        self._backlog: deque[Replay] = deque(maxlen=MAX_BACKLOG)
+
+    @property
+    def up(self) -> bool:
+        return self._up
+
+    def replicas(self) -> Replicas:
+        return self._primary.replicas()
+
+    # -- health -------------------------------------------------------------------------------
+
+    def _failed(self, error: StoreError) -> None:
+        self._metrics.state_store_failed(error.op)
+        if self._up:
+            self._up = False
+            self._down_since = self._clock.monotonic()
+            self._metrics.state_store(False)
+            logs.log_store_down(self._address, error.op, error.cause)
+
+    def _later(self, replay: Replay) -> None:
+        self._backlog.append(replay)
+
+    async def step(self) -> float:
+        """One round of upkeep: a heartbeat while up; while down, a probe and, once it
+        answers, the replay. Returns the seconds until the next round."""
+        try:
+            await self._primary.heartbeat()
+            if not self._up:
+                replayed = await self._replay()
+                self._up = True
+                self._metrics.state_store(True)
+                logs.log_store_up(self._address, self._clock.monotonic() - self._down_since,
+                                  replayed)
+        except StoreError as exc:
+            self._failed(exc)
+        return HEARTBEAT_S if self._up else RECOVERY_PROBE_S
+
+    async def _replay(self) -> int:
+        # Requests keep being served locally (and queue more) while this runs: they are
+        # replayed too, and the store is used again only once nothing is left.
+        done = 0
+        while self._backlog:
+            await self._backlog[0](self._primary)
+            self._backlog.popleft()
+            done += 1
+        return done
+
+    async def maintain(self) -> None:
+        while True:
+            await self._sleep(await self.step())
+
+    # -- windows ------------------------------------------------------------------------------
+
+    def _shares(self, windows: Sequence[Window]) -> list[Window]:
+        replicas = self._primary.replicas()
+        return [replace(w, limit=replicas.share(w.limit)) for w in windows]
+
+    async def reserve(self, windows: Sequence[Window], cost: int = 1) -> Reservation | Full:
+        if self._up:
+            try:
+                result = await self._primary.reserve(windows, cost)
+            except StoreError as exc:
+                self._failed(exc)
+            else:
+                if isinstance(result, Reservation):
+                    self._local.record(windows, cost, result.token)
+                return result
+        local = self._local.reserve_now(self._shares(windows), cost)
+        if isinstance(local, Full):
+            return local
+        granted = Reservation(tuple(windows), cost, local.token, local.rooms)
+        self._later(self._replay_grant(granted))
+        return granted
+
+    def _replay_grant(self, granted: Reservation) -> Replay:
+        at = self._clock.monotonic()
+        longest = max((w.span_s for w in granted.windows), default=0.0)
+
+        async def replay(primary: SharedStore) -> None:
+            ago = self._clock.monotonic() - at
+            if ago < longest:  # else it has left every window already
+                await primary.record(granted, ago)
+
+        return replay
+
+    async def adjust(self, reservation: Reservation, cost: int) -> Reservation:
+        local = self._local.adjust_now(reservation, cost)
+        if self._up:
+            try:
+                return await self._primary.adjust(reservation, cost)
+            except StoreError as exc:
+                self._failed(exc)
+
+        async def replay(primary: SharedStore) -> None:
+            await primary.adjust(reservation, cost)
+
+        self._later(replay)
+        return local
+
+    async def refund(self, reservation: Reservation) -> None:
+        await self.adjust(reservation, 0)
+
+    async def room(self, windows: Sequence[Window]) -> tuple[int, ...]:
+        if self._up:
+            try:
+                return await self._primary.room(windows)
+            except StoreError as exc:
+                self._failed(exc)
+        return self._local.room_now(self._shares(windows))
+
+    # -- cooldowns, replicas ------------------------------------------------------------------
+
+    async def set_cooldown(self, cooldown: Cooldown) -> None:
+        self._local.set_cooldown_now(cooldown)
+        if self._up:
+            try:
+                await self._primary.set_cooldown(cooldown)
+                return
+            except StoreError as exc:
+                self._failed(exc)
+
+        async def replay(primary: SharedStore) -> None:
+            await primary.set_cooldown(cooldown)  # a cooldown over by then is dropped there
+
+        self._later(replay)
+
+    async def cooldowns(self) -> tuple[Cooldown, ...]:
+        if self._up:
+            try:
+                return await self._primary.cooldowns()
+            except StoreError as exc:
+                self._failed(exc)
+        return await self._local.cooldowns()
+
+    async def heartbeat(self) -> Replicas:
+        await self.step()
+        return self.replicas()
+
+    # -- responses ----------------------------------------------------------------------------
+
+    async def put_response(self, key: str, blob: bytes, ttl_s: float) -> None:
+        if self._up:
+            try:
+                await self._primary.put_response(key, blob, ttl_s)
+                return
+            except StoreError as exc:
+                self._failed(exc)
+        self._local.put_response_now(key, blob, ttl_s)
+
+        async def replay(primary: SharedStore) -> None:
+            left = self._local.response_ttl(key)
+            if left is not None:
+                await primary.put_response(key, blob, left)
+                await self._local.delete_response(key)  # the shared copy is the one now
+
+        self._later(replay)
+
+    async def get_response(self, key: str) -> bytes | None:
+        if self._up:
+            try:
+                return await self._primary.get_response(key)
+            except StoreError as exc:
+                self._failed(exc)
+        return await self._local.get_response(key)
+
+    async def delete_response(self, key: str) -> bool:
+        here = await self._local.delete_response(key)
+        if self._up:
+            try:
+                return await self._primary.delete_response(key) or here
+            except StoreError as exc:
+                self._failed(exc)
+
+        async def replay(primary: SharedStore) -> None:
+            await primary.delete_response(key)
+
+        self._later(replay)
+        return here
+
+    async def aclose(self) -> None:
+        await self._primary.aclose()
