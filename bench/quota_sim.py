@@ -45,9 +45,10 @@ from router.budget import Budgets, Limits
 from router.cooldowns import SYNC_S, SharedCooldowns
 from router.health import HealthTracker
 from router.metrics import Metrics
+from router.state.backends import safe_address
 from router.state.fallback import FallbackStore
 from router.state.memory import MemoryStore
-from router.state.redis import RedisStore, safe_address
+from router.state.redis import RedisStore
 from router.state.store import StateStore
 from router.types import Api, Backend, FailureReason, Needs, Outcome, Strategy
 from router.upstream import Quota

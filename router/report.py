@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import aiohttp
 
 from router.config import Config
+from router.state.backends import NEEDS_URL, safe_address
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -39,7 +40,17 @@ def pool_table(config: Config) -> str:
     )
     aliases = "\n".join(f"  {glob} -> {target}" for glob, target in config.aliases) or "  (none)"
     return (f"config: {config.source}\n\nproviders\n{providers}\n\nbackends\n{backends}\n\n"
-            f"routes\n{routes}\n\naliases\n{aliases}")
+            f"routes\n{routes}\n\naliases\n{aliases}\n\nstate\n  {state_line(config)}")
+
+
+def state_line(config: Config) -> str:
+    """Where budgets and cooldowns live; the store's address never shows its password."""
+    state = config.state
+    if state.backend not in NEEDS_URL or config.state_url is None:
+        return f"{state.backend} (this process only)"
+    return (f"{state.backend} at {safe_address(config.state_url)} (from {state.url_env}), "
+            f"key_prefix {state.key_prefix!r}, timeout {state.timeout_ms:g} ms, "
+            f"responses kept {state.response_ttl_s:g} s")
 
 
 async def fetch_status(url: str, key: str | None) -> str:

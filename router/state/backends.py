@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from router.clock import Clock
 from router.metrics import Metrics
@@ -42,13 +43,22 @@ def _redis(settings: StoreSettings, clock: Clock, metrics: Metrics,
            sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> StateStore:
     # Imported here: only a configured Redis loads the client library.
     from router.state.fallback import FallbackStore
-    from router.state.redis import RedisStore, safe_address
+    from router.state.redis import RedisStore
 
     assert settings.url is not None  # the config checks it
     primary = RedisStore(settings.url, settings.key_prefix, settings.timeout_s, clock,
                          settings.replica)
     return FallbackStore(primary, MemoryStore(clock, settings.replica), metrics, clock,
                          safe_address(settings.url), sleep)
+
+
+def safe_address(url: str) -> str:
+    """A store's address for logs and `freerouter check`: scheme, host, port and db, never
+    the user or password."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def replica_id() -> str:

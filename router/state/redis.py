@@ -22,12 +22,12 @@ import itertools
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from router.clock import Clock
 from router.state.store import Cooldown, Full, Replicas, Reservation, StoreError, Window
@@ -174,14 +174,6 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
 """
 
 
-def safe_address(url: str) -> str:
-    """The store's address for logs: scheme, host, port and db, never the user or password."""
-    parts = urlsplit(url)
-    host = parts.hostname or "localhost"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
-
-
 def _ms(seconds: float) -> int:
     return math.ceil(seconds * 1000.0)
 
@@ -196,11 +188,13 @@ class RedisStore:
         self._replica = replica
         self._replicas = Replicas((replica,), replica)
         self._tokens = (f"{replica}:r{n}" for n in itertools.count())
-        # No retries: a failed call falls back to local state at once, and the next one (or
-        # the recovery probe) tries again. Timeouts bound connecting and every reply.
+        # One retry, at once, and only on a broken connection (a pooled one the store closed
+        # when it restarted); a timeout or a refusal falls back to local state at once, and the
+        # next call (or the recovery probe) tries again. Timeouts bound connecting and replies.
         self._client = aioredis.Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0), health_check_interval=0,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            health_check_interval=0,
         )
         self._reserve = self._client.register_script(RESERVE)
         self._room = self._client.register_script(ROOM)

@@ -189,3 +189,61 @@ def test_routes_and_aliases_may_aim_at_backends_discovery_will_find() -> None:
     assert config.aliases == (("llama", "ollama/llama3:8b"),)
     with pytest.raises(ConfigError, match="matches no backend"):
         parse({**raw, "routes": [{"name": "x", "backends": ["nothere/*"]}]}, {}, STRATEGIES, {})
+
+
+# -- [state] ---------------------------------------------------------------------------------
+
+ONE_PROVIDER = {"providers": [{"name": "p", "api": "openai", "base_url": "http://h/v1",
+                               "models": [{"name": "m"}]}]}
+
+
+def test_state_defaults_to_memory_and_needs_no_url() -> None:
+    config = parse(ONE_PROVIDER, {}, STRATEGIES, {})
+    assert (config.state.backend, config.state.key_prefix, config.state.timeout_ms,
+            config.state.response_ttl_s) == ("memory", "freerouter:", 50.0, 3600.0)
+    assert config.state_url is None and config.state_secrets == ()
+
+
+def test_a_redis_state_reads_its_url_from_the_environment() -> None:
+    raw = {**ONE_PROVIDER, "state": {"backend": "redis", "url_env": "MY_REDIS",
+                                     "key_prefix": "fr:", "timeout_ms": 20,
+                                     "response_ttl_s": 600}}
+    url = "redis://:hunter2-pass@redis.svc:6379/0"
+    config = parse(raw, {"MY_REDIS": url}, STRATEGIES, {})
+    assert config.state_url == url and config.state.timeout_ms == 20.0
+    # The URL and its password are secrets: redacted wherever keys are.
+    assert config.state_secrets == (url, "hunter2-pass")
+
+
+def test_every_state_error_names_its_key_and_never_the_url() -> None:
+    raw = {**ONE_PROVIDER, "state": {"backend": "etcd", "timeout_ms": 0, "key_prefix": "",
+                                     "response_ttl_s": -1, "colour": "red"}}
+    with pytest.raises(ConfigError) as err:
+        parse(raw, {}, STRATEGIES, {})
+    errors = err.value.errors
+    assert "state.colour: unknown key" in errors
+    assert "state.backend: unknown state store 'etcd' (known: memory, redis)" in errors
+    assert "state.timeout_ms: must be positive" in errors
+    assert "state.key_prefix: must not be empty" in errors
+    assert "state.response_ttl_s: must not be negative" in errors
+    with pytest.raises(ConfigError) as err:
+        parse({**ONE_PROVIDER, "state": {"backend": "redis"}}, {}, STRATEGIES, {})
+    assert err.value.errors == ["state.url_env: environment variable FREEROUTER_REDIS_URL is "
+                                "not set (backend 'redis' needs the store's URL)"]
+    secret = "http://user:topsecret@host:6379"
+    with pytest.raises(ConfigError) as err:
+        parse({**ONE_PROVIDER, "state": {"backend": "redis"}},
+              {"FREEROUTER_REDIS_URL": secret}, STRATEGIES, {})
+    assert err.value.errors == ["state.url_env: FREEROUTER_REDIS_URL is not a redis://, "
+                                "rediss:// or unix:// URL"]
+    assert "topsecret" not in str(err.value)
+
+
+def test_check_shows_the_state_store_without_its_password(tmp_path: Path) -> None:
+    config = write(tmp_path, GOOD + '\n[state]\nbackend = "redis"\nkey_prefix = "fr1:"\n')
+    env = {**ENV, "PATH": "", "FREEROUTER_REDIS_URL": "redis://:pa55w0rd-x@cache:6380/2"}
+    run = subprocess.run([sys.executable, "-m", "router", "check", "--config", str(config)],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "redis at redis://cache:6380/2 (from FREEROUTER_REDIS_URL), key_prefix 'fr1:'" in run.stdout
+    assert "pa55w0rd-x" not in run.stdout + run.stderr

@@ -15,7 +15,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from bench.redis_server import RedisServer, running
-from router.state.redis import RedisStore, safe_address
+from router.state.backends import safe_address
+from router.state.redis import RedisStore
 from router.state.store import Cooldown, Reservation, StoreError, Window
 from tests.health.fakes import FakeClock
 
