@@ -208,6 +208,12 @@ def log_store_up(store: str, down_s: float, replayed: int) -> None:
     logger().info("state_store_up", store=store, down_s=round(down_s, 1), replayed=replayed)
 
 
+def log_store_reset(store: str, replayed: int) -> None:
+    """The shared state store came back without its data (restarted): this replica told it
+    what its own windows and cooldowns hold."""
+    logger().warning("state_store_reset", store=store, replayed=replayed)
+
+
 def log_pool_summary(backends: Sequence[Backend], routes: Mapping[str, Sequence[str]],
                      **extra: Any) -> None:
     """The pool the process serves, once at startup (and after a reload): counts per provider

@@ -6,7 +6,9 @@ replicas last seen), its own cooldowns, its own Responses. The transition is log
 `freerouter_state_store_up` drops to 0; the request that met the failure is served like the
 others. A probe every RECOVERY_PROBE_S finds the store again; what was done locally meanwhile
 is replayed into it (grants at their own instants, so the windows stay exact), and the shared
-store is used again without a restart."""
+store is used again without a restart. A store that comes back empty (restarted without
+persistence: its id changed) is told everything still in this replica's windows and cooldowns,
+what it spent before the outage included, so a restart does not hand out a window twice."""
 
 from __future__ import annotations
 
@@ -38,12 +40,21 @@ MAX_BACKLOG = 50_000
 
 
 class SharedStore(StateStore, Protocol):
+    # Set by heartbeat(): a different one means the store lost its data since the last one.
+    store_id: str | None
+
     async def record(self, reservation: Reservation, ago_s: float) -> None:
         """Count a reservation made `ago_s` seconds ago elsewhere, without asking for room."""
         ...
 
+    def take_in_doubt(self) -> list[Reservation]:
+        """Reservations whose call failed after it may have reached the store."""
+        ...
+
 
 Replay = Callable[[SharedStore], Awaitable[None]]
+# Replays a store that lost its data needs still: what local state does not hold.
+KEPT_ON_RESET = frozenset({"response"})
 
 
 class FallbackStore:
@@ -59,7 +70,7 @@ class FallbackStore:
         self._sleep = sleep
         self._up = True
         self._down_since = 0.0
-        self._backlog: deque[Replay] = deque(maxlen=MAX_BACKLOG)
+        self._backlog: deque[tuple[str, Replay]] = deque(maxlen=MAX_BACKLOG)
 
     @property
     def up(self) -> bool:
@@ -78,33 +89,54 @@ class FallbackStore:
             self._metrics.state_store(False)
             logs.log_store_down(self._address, error.op, error.cause)
 
-    def _later(self, replay: Replay) -> None:
-        self._backlog.append(replay)
+    def _later(self, kind: str, replay: Replay) -> None:
+        self._backlog.append((kind, replay))
 
     async def step(self) -> float:
         """One round of upkeep: a heartbeat while up; while down, a probe and, once it
         answers, the replay. Returns the seconds until the next round."""
         try:
+            known = self._primary.store_id
             await self._primary.heartbeat()
-            if not self._up:
-                replayed = await self._replay()
-                self._up = True
-                self._metrics.state_store(True)
-                logs.log_store_up(self._address, self._clock.monotonic() - self._down_since,
-                                  replayed)
+            emptied = known is not None and self._primary.store_id != known
+            if emptied or not self._up:
+                replayed = await (self._rebuild() if emptied else self._replay())
+                if self._up:
+                    logs.log_store_reset(self._address, replayed)
+                else:
+                    self._up = True
+                    self._metrics.state_store(True)
+                    logs.log_store_up(self._address,
+                                      self._clock.monotonic() - self._down_since, replayed)
         except StoreError as exc:
             self._failed(exc)
         return HEARTBEAT_S if self._up else RECOVERY_PROBE_S
 
     async def _replay(self) -> int:
         # Requests keep being served locally (and queue more) while this runs: they are
-        # replayed too, and the store is used again only once nothing is left.
+        # replayed too, and the store is used again only once nothing is left. First, what
+        # timed out: local state granted those, so the store must not count them as well.
+        for reservation in self._primary.take_in_doubt():
+            await self._primary.refund(reservation)
         done = 0
         while self._backlog:
-            await self._backlog[0](self._primary)
+            await self._backlog[0][1](self._primary)
             self._backlog.popleft()
             done += 1
         return done
+
+    async def _rebuild(self) -> int:
+        """Tell an emptied store what this replica's local state holds; then what it does not."""
+        done = 0
+        for reservation, ago in self._local.grants():
+            await self._primary.record(reservation, ago)
+            done += 1
+        for cooldown in await self._local.cooldowns():
+            await self._primary.set_cooldown(cooldown)
+            done += 1
+        self._backlog = deque((item for item in self._backlog if item[0] in KEPT_ON_RESET),
+                              maxlen=MAX_BACKLOG)
+        return done + await self._replay()
 
     async def maintain(self) -> None:
         while True:
@@ -129,8 +161,8 @@ class FallbackStore:
         local = self._local.reserve_now(self._shares(windows), cost)
         if isinstance(local, Full):
             return local
-        granted = Reservation(tuple(windows), cost, local.token, local.rooms)
-        self._later(self._replay_grant(granted))
+        granted = Reservation(tuple(windows), cost, local.token, local.rooms, local.waits)
+        self._later("grant", self._replay_grant(granted))
         return granted
 
     def _replay_grant(self, granted: Reservation) -> Replay:
@@ -155,7 +187,7 @@ class FallbackStore:
         async def replay(primary: SharedStore) -> None:
             await primary.adjust(reservation, cost)
 
-        self._later(replay)
+        self._later("adjust", replay)
         return local
 
     async def refund(self, reservation: Reservation) -> None:
@@ -183,7 +215,7 @@ class FallbackStore:
         async def replay(primary: SharedStore) -> None:
             await primary.set_cooldown(cooldown)  # a cooldown over by then is dropped there
 
-        self._later(replay)
+        self._later("cooldown", replay)
 
     async def cooldowns(self) -> tuple[Cooldown, ...]:
         if self._up:
@@ -214,7 +246,7 @@ class FallbackStore:
                 await primary.put_response(key, blob, left)
                 await self._local.delete_response(key)  # the shared copy is the one now
 
-        self._later(replay)
+        self._later("response", replay)
 
     async def get_response(self, key: str) -> bytes | None:
         if self._up:
@@ -235,7 +267,7 @@ class FallbackStore:
         async def replay(primary: SharedStore) -> None:
             await primary.delete_response(key)
 
-        self._later(replay)
+        self._later("response", replay)
         return here
 
     async def aclose(self) -> None:

@@ -26,12 +26,16 @@ class _Entry:
 class _Log:
     """One window's entries, oldest first, with their running total."""
 
-    __slots__ = ("_by_token", "_entries", "total")
+    __slots__ = ("_by_token", "_entries", "total", "window")
 
-    def __init__(self) -> None:
+    def __init__(self, window: Window) -> None:
+        self.window = window  # the last one asked under this key (its limit may vary)
         self._entries: deque[_Entry] = deque()
         self._by_token: dict[str, _Entry] = {}
         self.total = 0
+
+    def live(self) -> list[_Entry]:
+        return [e for e in self._entries if self._by_token.get(e.token) is e]
 
     def prune(self, now: float, span: float) -> None:
         entries = self._entries
@@ -94,9 +98,23 @@ class MemoryStore:
     def _log(self, window: Window, now: float) -> _Log:
         log = self._logs.get(window.key)
         if log is None:
-            log = self._logs[window.key] = _Log()
+            log = self._logs[window.key] = _Log(window)
+        log.window = window
         log.prune(now, window.span_s)
         return log
+
+    def grants(self) -> list[tuple[Reservation, float]]:
+        """Every reservation still in a window, with how long ago it was made: what a shared
+        store that lost its data must be told again."""
+        now = self._clock.monotonic()
+        found: dict[str, tuple[list[Window], int, float]] = {}
+        for log in self._logs.values():
+            log.prune(now, log.window.span_s)
+            for entry in log.live():
+                windows, _, _ = found.setdefault(entry.token, ([], entry.cost, entry.at))
+                windows.append(log.window)
+        return [(Reservation(tuple(windows), cost, token, ()), now - at)
+                for token, (windows, cost, at) in found.items()]
 
     def reserve_now(self, windows: Sequence[Window], cost: int = 1) -> Reservation | Full:
         """reserve() without a coroutine: nothing here waits."""

@@ -8,6 +8,7 @@ Keys (P = key_prefix):
   P window:<window key>:total  the sum of those costs
   P cooldowns                  hash: cooldown key -> "until_ms|reason"
   P replicas                   sorted set of replica ids, scored by their last heartbeat
+  P store-id                   a random id: a new one means the store lost its data
   P response:<id>              a stored Response
 
 Instants are the callers' wall clock in ms: replicas must agree on the time to within the
@@ -20,6 +21,8 @@ import asyncio
 import contextlib
 import itertools
 import math
+import secrets
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -38,6 +41,8 @@ ScriptArg = str | int
 # A window's keys live this much longer than its span: never gone while an entry still counts.
 KEY_SLACK_MS = 1000
 HEARTBEAT_TTL_S = 10.0  # a replica not heard from for this long is not counted any more
+# The store's id outlives the longest window: while it is there, the windows are too.
+STORE_ID_TTL_S = 2 * 86400.0
 
 # Shared by the reserve, record and room scripts: drop the entries that left the window and
 # return what the window holds. KEYS[2i-1] is the log, KEYS[2i] its total; a total lost (evicted)
@@ -164,13 +169,19 @@ redis.call('PEXPIRE', KEYS[1], last - now + @SLACK@)
 return 1
 """.replace("@SLACK@", str(KEY_SLACK_MS))
 
-# KEYS[1]: the replica set. ARGV: now_ms, replica id, ttl_ms. Returns the ids seen within ttl.
+# KEYS[1]: the replica set, KEYS[2]: the store's id. ARGV: now_ms, replica id, ttl_ms, a new
+# id, the id's ttl_ms. Returns the store's id (the new one if it had none: a fresh or emptied
+# store), then the replica ids seen within ttl.
 HEARTBEAT = """
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[3])
 redis.call('ZADD', KEYS[1], now, ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl)
 redis.call('PEXPIRE', KEYS[1], ttl)
-return redis.call('ZRANGE', KEYS[1], 0, -1)
+redis.call('SET', KEYS[2], ARGV[4], 'NX')
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+local out = {redis.call('GET', KEYS[2])}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do out[#out+1] = id end
+return out
 """
 
 
@@ -187,6 +198,10 @@ class RedisStore:
         self._prefix = prefix
         self._replica = replica
         self._replicas = Replicas((replica,), replica)
+        self.store_id: str | None = None  # changes when the store lost its data (a restart)
+        # Reservations whose call timed out: the store may have counted them after all (a
+        # frozen Redis runs what was queued once it resumes). Bounded: outages are short.
+        self._in_doubt: deque[Reservation] = deque(maxlen=10_000)
         self._tokens = (f"{replica}:r{n}" for n in itertools.count())
         # One retry, at once, and only on a broken connection (a pooled one the store closed
         # when it restarted); a timeout or a refusal falls back to local state at once, and the
@@ -246,12 +261,23 @@ class RedisStore:
 
     async def reserve(self, windows: Sequence[Window], cost: int = 1) -> Reservation | Full:
         token = next(self._tokens)
-        reply = await self._run_reserve("reserve", windows, cost, token, self._now_ms(), False)
+        try:
+            reply = await self._run_reserve("reserve", windows, cost, token, self._now_ms(), False)
+        except StoreError as exc:
+            if exc.cause == "TimeoutError":
+                self._in_doubt.append(Reservation(tuple(windows), cost, token, ()))
+            raise
         n = len(windows)
         rooms, waits = tuple(reply[1:1 + n]), tuple(w / 1000.0 for w in reply[1 + n:])
         if reply[0] == 1:
             return Reservation(tuple(windows), cost, token, rooms, waits)
         return Full(max(waits, default=0.0), rooms, waits)
+
+    def take_in_doubt(self) -> list[Reservation]:
+        """The reservations that timed out since the last call: to be taken back, in case."""
+        taken = list(self._in_doubt)
+        self._in_doubt.clear()
+        return taken
 
     async def record(self, reservation: Reservation, ago_s: float) -> None:
         """Count a reservation granted `ago_s` seconds ago elsewhere (by a replica's local
@@ -306,10 +332,12 @@ class RedisStore:
         return tuple(found)
 
     async def heartbeat(self) -> Replicas:
-        args: list[ScriptArg] = [self._now_ms(), self._replica, _ms(HEARTBEAT_TTL_S)]
-        ids = await self._call("heartbeat", lambda: self._heartbeat(
-            keys=[self.key("replicas")], args=args))
-        self._replicas = Replicas(tuple(sorted(i.decode() for i in ids)), self._replica)
+        args: list[ScriptArg] = [self._now_ms(), self._replica, _ms(HEARTBEAT_TTL_S),
+                                 secrets.token_hex(8), _ms(STORE_ID_TTL_S)]
+        reply = await self._call("heartbeat", lambda: self._heartbeat(
+            keys=[self.key("replicas"), self.key("store-id")], args=args))
+        self.store_id = reply[0].decode()
+        self._replicas = Replicas(tuple(sorted(i.decode() for i in reply[1:])), self._replica)
         return self._replicas
 
     # -- responses --------------------------------------------------------------------------

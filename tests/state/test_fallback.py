@@ -112,15 +112,16 @@ async def test_the_store_back_gets_what_was_done_meanwhile(
     await one.store.set_cooldown(Cooldown("backend:wait:p/m", now + 300, "rate_limited"))
     await one.store.put_response("resp_1", b"kept through the outage", 3600)
     assert await one.store.get_response("resp_1") == b"kept through the outage"
-    server.start()  # a fresh, empty Redis
+    server.start()  # a fresh, empty Redis: its id changed
     with capture_logs() as lines:
         await one.store.step()
     assert one.store.up and one.up_gauge() == 1.0
     (up,) = [line for line in lines if line["event"] == "state_store_up"]
-    assert up["replayed"] == 4  # two grants, a cooldown, a response
-    # Shared again, with the outage's grants in the window: 10 - 2 = 8 left for everyone.
+    # Its four grants (two before the outage, two during it), a cooldown, a response.
+    assert up["replayed"] == 6
+    # Shared again, with every grant still in the window: 10 - 4 = 6 left for everyone.
     await two.store.step()
-    assert await two.grants(10) == 8
+    assert await two.grants(10) == 6
     assert [c.key for c in await two.store.cooldowns()] == ["backend:wait:p/m"]
     assert await two.store.get_response("resp_1") == b"kept through the outage"
 
@@ -152,3 +153,33 @@ async def test_a_full_window_is_full_locally_too(server: RedisServer, replicas: 
     full = await one.store.reserve([RPM])
     assert isinstance(full, Full) and full.retry_in_s > 0
     assert await one.store.room([RPM]) == (0,)
+
+
+async def test_a_store_that_kept_its_data_gets_only_what_it_missed(
+    server: RedisServer, replicas: list[Replica]
+) -> None:
+    one, two = replicas[0], replicas[1]
+    assert await one.grants(2) == 2
+    server.freeze()  # unreachable, data intact (a partition)
+    try:
+        assert await one.grants(10) == 2
+    finally:
+        server.thaw()
+    await one.store.step()
+    assert one.store.up
+    assert await two.grants(10) == 6  # 2 before, 2 during: nothing counted twice
+
+
+async def test_a_store_restarted_between_two_calls_is_rebuilt(
+    server: RedisServer, replicas: list[Replica]
+) -> None:
+    one, two = replicas[0], replicas[1]
+    assert await one.grants(3) == 3
+    server.stop()
+    server.start()
+    with capture_logs() as lines:
+        await one.store.step()
+    assert [line["event"] for line in lines] == ["state_store_reset"]
+    assert one.store.up
+    await two.store.step()
+    assert await two.grants(10) == 7
