@@ -17,6 +17,9 @@ TARGETS = ("base", "dev", "prod", "gateway")
 Resource = dict[str, Any]
 
 CONFIG_MAP_PREFIX = "freerouter-config"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+ROUTER_COMPONENT = "router"
+STATE_STORE_COMPONENT = "state-store"
 CONFIG_KEY = "config.toml"
 ROUTER_CONTAINER = "router"
 
@@ -37,6 +40,17 @@ class Manifests:
         found = self.all(kind)
         assert len(found) == 1, f"{self.target}: expected one {kind}, found {len(found)}"
         return found[0]
+
+    def part(self, kind: str, component: str = ROUTER_COMPONENT) -> Resource:
+        """The one `kind` of the router (or of another component: the state store)."""
+        found = [r for r in self.all(kind)
+                 if r["metadata"].get("labels", {}).get(COMPONENT_LABEL) == component]
+        assert len(found) == 1, f"{self.target}: expected one {component} {kind}, found {len(found)}"
+        return found[0]
+
+    def has(self, component: str) -> bool:
+        return any(r["metadata"].get("labels", {}).get(COMPONENT_LABEL) == component
+                   for r in self.resources)
 
     def kinds(self) -> set[str]:
         return {str(r.get("kind")) for r in self.resources}

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -21,7 +22,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from .manifests import DEPLOY, TARGETS, Manifests
+from .manifests import DEPLOY, STATE_STORE_COMPONENT, TARGETS, Manifests
 
 # Oldest version with the preStop `sleep` action on by default, and the newest schema shipped.
 K8S_VERSIONS = ("1.30.0", "1.37.0")
@@ -42,6 +43,12 @@ PRIVATE_NETWORKS = tuple(
     for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "fc00::/7")
 )
 INGRESS_ANNOTATION = "nginx.ingress.kubernetes.io/"
+# The targets that share state through the redis-state component (several pods).
+SHARED_STATE_TARGETS = frozenset({"prod", "gateway"})
+STATE_STORE_LABELS = {"app.kubernetes.io/name": "freerouter",
+                      "app.kubernetes.io/component": STATE_STORE_COMPONENT}
+ROUTER_LABELS = {"app.kubernetes.io/name": "freerouter", "app.kubernetes.io/component": "router"}
+STATE_COMPONENT = DEPLOY / "components" / "redis-state"
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -124,12 +131,12 @@ def test_selectors_match_the_pod_labels(manifests: Manifests) -> None:
     labels = manifests.pod_labels
     deployment = manifests.one("Deployment")
     assert _matches(deployment["spec"]["selector"]["matchLabels"], labels)
-    assert _matches(manifests.one("Service")["spec"]["selector"], labels)
+    assert _matches(manifests.part("Service")["spec"]["selector"], labels)
     assert _matches(manifests.one("PodDisruptionBudget")["spec"]["selector"]["matchLabels"], labels)
-    assert _matches(manifests.one("NetworkPolicy")["spec"]["podSelector"]["matchLabels"], labels)
+    assert _matches(manifests.part("NetworkPolicy")["spec"]["podSelector"]["matchLabels"], labels)
     for spread in manifests.pod_spec.get("topologySpreadConstraints", []):
         assert _matches(spread["labelSelector"]["matchLabels"], labels)
-    service_labels = manifests.one("Service")["metadata"]["labels"]
+    service_labels = manifests.part("Service")["metadata"]["labels"]
     assert _matches(manifests.one("ServiceMonitor")["spec"]["selector"]["matchLabels"],
                     service_labels)
     target_ref = manifests.one("HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]
@@ -151,7 +158,7 @@ def test_probes_use_named_container_ports_and_the_contract_paths(manifests: Mani
 
 def test_every_port_reference_resolves(manifests: Manifests) -> None:
     container_ports = {p["name"]: p["containerPort"] for p in manifests.container["ports"]}
-    service = manifests.one("Service")
+    service = manifests.part("Service")
     service_ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
     for port in service["spec"]["ports"]:
         assert port["targetPort"] in container_ports
@@ -167,7 +174,7 @@ def test_every_port_reference_resolves(manifests: Manifests) -> None:
             for ref in rule["backendRefs"]:
                 assert ref["name"] == service["metadata"]["name"]
                 assert ref["port"] in service_ports.values()
-    for policy_rule in manifests.one("NetworkPolicy")["spec"]["ingress"]:
+    for policy_rule in manifests.part("NetworkPolicy")["spec"]["ingress"]:
         assert all(p["port"] in container_ports for p in policy_rule["ports"])
 
 
@@ -261,9 +268,15 @@ def test_the_shipped_config_is_valid_for_the_router(manifests: Manifests, tmp_pa
     config = tmp_path / "config.toml"
     config.write_text(manifests.config_map["data"]["config.toml"])
     keys = yaml.safe_load(EXAMPLE_SECRET.read_text())["stringData"]
+    env = dict(keys)
+    for var in manifests.container["env"]:  # in order: $(NAME) names an earlier one
+        if "valueFrom" in var:
+            env[var["name"]] = "REPLACE_ME"
+        else:
+            env[var["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m[1], ""), var["value"])
     done = subprocess.run(
         [sys.executable, "-m", "router", "check", "--config", str(config)],
-        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **keys},
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **env},
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -337,10 +350,13 @@ def _egress_allows(policy: dict[str, Any], address: str, port: int) -> bool:
 
 
 def test_egress_is_dns_and_https_only(manifests: Manifests) -> None:
-    policy = manifests.one("NetworkPolicy")
+    policy = manifests.part("NetworkPolicy")
     assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
     for rule in policy["spec"]["egress"]:
         assert rule.get("to"), "an egress rule without peers allows every destination"
+        if rule["to"] == [{"podSelector": {"matchLabels": STATE_STORE_LABELS}}]:
+            assert [p["port"] for p in rule["ports"]] == [6379]  # the state store, and only it
+            continue
         assert {p["port"] for p in rule["ports"]} <= {53, 443}
     assert _egress_allows(policy, "104.18.2.161", 443)
     assert not _egress_allows(policy, "104.18.2.161", 80)
@@ -348,7 +364,7 @@ def test_egress_is_dns_and_https_only(manifests: Manifests) -> None:
 
 @pytest.mark.parametrize("address", METADATA_ADDRESSES)
 def test_egress_to_the_metadata_service_is_blocked(manifests: Manifests, address: str) -> None:
-    assert not _egress_allows(manifests.one("NetworkPolicy"), address, 443)
+    assert not _egress_allows(manifests.part("NetworkPolicy"), address, 443)
 
 
 @given(network=st.sampled_from(PRIVATE_NETWORKS), offset=st.integers(min_value=0))
@@ -356,9 +372,94 @@ def test_egress_to_private_ranges_is_blocked(
     render: Callable[[str], str], network: ipaddress.IPv4Network | ipaddress.IPv6Network,
     offset: int,
 ) -> None:
-    policy = Manifests.parse("base", yaml.safe_load_all(render("base"))).one("NetworkPolicy")
+    policy = Manifests.parse("base", yaml.safe_load_all(render("base"))).part("NetworkPolicy")
     address = network[offset % network.num_addresses]
     assert not _egress_allows(policy, str(address), 443)
+
+
+# --- the shared state store (components/redis-state) ------------------------------------------
+
+
+def test_several_pods_share_state_through_the_store(manifests: Manifests) -> None:
+    shared = manifests.target in SHARED_STATE_TARGETS
+    assert manifests.has(STATE_STORE_COMPONENT) == shared
+    state = manifests.config.get("state", {})
+    assert state.get("backend", "memory") == ("redis" if shared else "memory")
+    if not shared:
+        return
+    env = {e["name"]: e for e in manifests.container["env"]}
+    url = env[state["url_env"]]["value"]
+    assert url == "redis://:$(FREEROUTER_REDIS_PASSWORD)@freerouter-redis:6379/0"
+    password = env["FREEROUTER_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert password == {"name": "freerouter-redis", "key": "password"}
+    names = list(env)  # the kubelet expands $(VAR) only from variables defined before it
+    assert names.index("FREEROUTER_REDIS_PASSWORD") < names.index(state["url_env"])
+
+
+def test_the_component_config_is_the_base_config_plus_state() -> None:
+    base = tomllib.loads((DEPLOY / "base" / "config.toml").read_text())
+    shared = tomllib.loads((STATE_COMPONENT / "config.toml").read_text())
+    assert shared.pop("state")["backend"] == "redis"
+    assert shared == base, "components/redis-state/config.toml drifted from base/config.toml"
+
+
+def _store(manifests: Manifests) -> dict[str, Any]:
+    return manifests.part("StatefulSet", STATE_STORE_COMPONENT)
+
+
+@pytest.mark.parametrize("target", sorted(SHARED_STATE_TARGETS), indirect=True)
+def test_the_store_is_one_pod_that_persists_nothing(manifests: Manifests) -> None:
+    store = _store(manifests)["spec"]
+    assert store["replicas"] == 1 and "volumeClaimTemplates" not in store
+    (container,) = store["template"]["spec"]["containers"]
+    args = container["args"]
+    assert args[args.index("--save") + 1] == "" and args[args.index("--appendonly") + 1] == "no"
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+    image = container["image"]
+    assert ":" in image and not image.endswith(":latest"), "pin the store's image"
+    assert "memory" in container["resources"]["limits"]
+    assert "cpu" not in container["resources"].get("limits", {})
+
+
+@pytest.mark.parametrize("target", sorted(SHARED_STATE_TARGETS), indirect=True)
+def test_the_store_pod_is_restricted(manifests: Manifests) -> None:
+    pod = _store(manifests)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert pod["automountServiceAccountToken"] is False
+    (container,) = pod["containers"]
+    context = container["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert any(v["name"] == mounts["/data"] and "emptyDir" in v for v in pod["volumes"])
+
+
+@pytest.mark.parametrize("target", sorted(SHARED_STATE_TARGETS), indirect=True)
+def test_only_the_router_pods_reach_the_store(manifests: Manifests) -> None:
+    store = _store(manifests)
+    labels = store["spec"]["template"]["metadata"]["labels"]
+    assert _matches(store["spec"]["selector"]["matchLabels"], labels)
+    assert not _matches(ROUTER_LABELS, labels) and not _matches(labels, manifests.pod_labels)
+    service = manifests.part("Service", STATE_STORE_COMPONENT)
+    assert _matches(service["spec"]["selector"], labels)
+    assert service["metadata"]["name"] == store["spec"]["serviceName"] == "freerouter-redis"
+    (container,) = store["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert [(p["port"], ports[p["targetPort"]]) for p in service["spec"]["ports"]] == [(6379, 6379)]
+    policy = manifests.part("NetworkPolicy", STATE_STORE_COMPONENT)["spec"]
+    assert _matches(policy["podSelector"]["matchLabels"], labels)
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"} and policy["egress"] == []
+    (rule,) = policy["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": manifests.pod_labels}}]
+    assert [p["port"] for p in rule["ports"]] == ["redis"]
+    # ...and the routers may reach it (their egress is otherwise DNS and public HTTPS).
+    router_egress = manifests.part("NetworkPolicy")["spec"]["egress"]
+    assert {"to": [{"podSelector": {"matchLabels": STATE_STORE_LABELS}}],
+            "ports": [{"port": 6379, "protocol": "TCP"}]} in router_egress
 
 
 # --- the plain-nginx template ------------------------------------------------------------------

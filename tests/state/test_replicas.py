@@ -66,8 +66,10 @@ class Pool:
         that each has read the others (their shares depend on it)."""
         admin = aioredis.Redis.from_url(store.url)
         try:
+            deadline = time.monotonic() + 20.0
             while await admin.zcard(f"{self.prefix}replicas") < len(self.replicas):
-                await asyncio.sleep(0.1)
+                assert time.monotonic() < deadline, "the replicas never all heartbeat"
+                await asyncio.sleep(0.1)  # another process: polling is all there is
         finally:
             await admin.aclose()
         await asyncio.sleep(HEARTBEAT_S + 0.5)  # their next heartbeat: no event crosses processes
