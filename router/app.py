@@ -46,7 +46,7 @@ from router.recent import RecentRequests
 from router.runtime import Runtime, RuntimeRef, build_runtime
 from router.ui.console import Console
 from router.state.backends import STORES, StoreSettings, replica_id
-from router.state.store import StateStore
+from router.state.store import OPS, StateStore
 
 RETIRED: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("retired_runtimes")
 
@@ -66,6 +66,7 @@ def create_app(
         middlewares=[make_middleware()], client_max_size=config.server.max_body_bytes,
     )
     metrics = Metrics()
+    metrics.state_store_ops(OPS)
     # The store is built once: a reload keeps it (its [state] is read at startup).
     state = config.state
     store = STORES[state.backend](

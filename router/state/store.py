@@ -81,6 +81,11 @@ class Replicas:
         return limit // count + (1 if ids.index(self.me) < limit % count else 0)
 
 
+# Every operation a store call can fail in (the `op` label): their error counters start at 0.
+OPS = ("reserve", "replay", "room", "adjust", "refund", "set_cooldown", "cooldowns",
+       "heartbeat", "put_response", "get_response", "delete_response", "leave")
+
+
 class StoreError(Exception):
     """A shared store failed or took longer than its timeout. `op` names the operation (the
     label of freerouter_state_store_errors_total); `cause` the foreign error's class, never

@@ -26,7 +26,7 @@ DASHBOARD_UID = "freerouter-overview"
 INTERFACE = ROOT.parent / "shared" / "INTERFACE.md"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 # The RED rows the issue asks for, plus the backend health row.
-REQUIRED_ROWS = ("Traffic", "Errors", "Latency", "Backend health")
+REQUIRED_ROWS = ("Traffic", "Errors", "Latency", "Backend health", "State store")
 # What operators must find on the dashboard: each family appears in at least one panel.
 REQUIRED_FAMILIES = (
     "freerouter_requests_total", "freerouter_request_duration_seconds_bucket",
@@ -34,7 +34,8 @@ REQUIRED_FAMILIES = (
     "freerouter_fallbacks_total", "freerouter_upstream_latency_seconds_bucket",
     "freerouter_time_to_first_token_seconds_bucket", "freerouter_backend_health_score",
     "freerouter_backend_up", "freerouter_probes_total", "freerouter_tokens_total",
-    "freerouter_inflight_requests",
+    "freerouter_inflight_requests", "freerouter_budget_remaining", "freerouter_state_store_up",
+    "freerouter_state_store_errors_total",
 )
 RANGE = re.compile(r"\[([^\]]*)\]")
 # Families with no labels at all, by design (INTERFACE.md: "(none)").

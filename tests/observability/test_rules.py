@@ -13,7 +13,7 @@ from .conftest import RULES, RULES_TEST, SCRAPE_CONFIG, PromTools
 # The alerts the issue asks for, by the name operators will route on.
 REQUIRED_ALERTS = frozenset({
     "FreerouterBackendDown", "FreerouterRouteWithoutHealthyBackend", "FreerouterHighErrorRatio",
-    "FreerouterFallbackStorm",
+    "FreerouterFallbackStorm", "FreerouterStateStoreDown",
 })
 
 
