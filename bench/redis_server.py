@@ -5,6 +5,7 @@ that goes away, hangs, or comes back; every signal goes to our own child, by its
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -39,6 +40,7 @@ class RedisServer:
     workdir: Path
     port: int = field(default_factory=free_port)
     password: str | None = None
+    cpu: int | None = None  # pin it to this core (the bench keeps it off the subject's)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -55,8 +57,10 @@ class RedisServer:
         if self.password:
             argv += ["--requirepass", self.password]
         log = (self.workdir / "redis.log").open("ab")
-        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
+        cpu = self.cpu
+        self.process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=None if cpu is None else lambda: os.sched_setaffinity(0, {cpu}))
         log.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not _answers(self.port, self.password):
@@ -85,9 +89,10 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def running(binary: Path, workdir: Path, password: str | None = None) -> Iterator[RedisServer]:
+def running(binary: Path, workdir: Path, password: str | None = None,
+            cpu: int | None = None) -> Iterator[RedisServer]:
     workdir.mkdir(parents=True, exist_ok=True)
-    server = RedisServer(binary, workdir, password=password)
+    server = RedisServer(binary, workdir, password=password, cpu=cpu)
     server.start()
     try:
         yield server

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import fnmatch
 import os
 import platform
@@ -31,7 +32,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from bench import eventloop, loadgen, processes, report, wrk
+from bench import eventloop, loadgen, processes, redis_server, report, wrk
 from bench.loadgen import HoldResult, LoadResult, Workload
 from bench.processes import Spawned
 from bench.router_config import (
@@ -69,6 +70,7 @@ class Options:
     workdir: Path
     nice: int
     json_out: Path | None
+    redis_url: str | None = None  # a local redis-server for the "redis" state rows
 
 
 @dataclass(frozen=True)
@@ -108,13 +110,15 @@ def _server_env(extra: dict[str, str], drop: Sequence[str]) -> dict[str, str]:
 
 
 def _freerouter(options: Options, scenario: Scenario, upstream: Spawned) -> Stage:
-    setup = RouterSetup(scenario.backend_api, scenario.backends, slow_route=scenario.hold > 0)
+    setup = RouterSetup(scenario.backend_api, scenario.backends, slow_route=scenario.hold > 0,
+                        budget_store=None if scenario.state == "none" else scenario.state)
     config = options.workdir / f"freerouter-{scenario.key}.toml"
     config.write_text(freerouter_toml(upstream.port, setup))
     port = processes.free_port()
     argv = [sys.executable, "-m", "router", "serve", "--config", str(config)]
     env = _server_env(
-        {"FREEROUTER_LOG_LEVEL": "warning", UPSTREAM_KEY_ENV: "sk-bench-upstream"},
+        {"FREEROUTER_LOG_LEVEL": "warning", UPSTREAM_KEY_ENV: "sk-bench-upstream",
+         setup.redis_url_env: options.redis_url or ""},
         drop=("FREEROUTER_CLIENT_KEYS", "FREEROUTER_CONFIG", "FREEROUTER_HOST", "FREEROUTER_PORT"),
     )
     router = processes.spawn_http_server(
@@ -303,6 +307,7 @@ def _pick(scenarios: Sequence[Scenario], options: Options) -> list[Scenario]:
         s
         for s in scenarios
         if (s.target != "litellm" or options.litellm) and (s.client != "wrk" or wrk.available())
+        and (s.state != "redis" or redis_server.find_binary() is not None)
     ]
     if options.only:
         chosen = [s for s in chosen if any(fnmatch.fnmatch(s.key, g) for g in options.only)]
@@ -359,7 +364,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         scenarios = _pick(all_scenarios(options.hold_streams), options)
         began = time.monotonic()
         try:
-            results = run_all(options, scenarios)
+            with contextlib.ExitStack() as stack:
+                binary = redis_server.find_binary()
+                if binary is not None and any(s.state == "redis" for s in scenarios):
+                    # One Redis for every "redis" row, on whichever core the scheduler picks (a
+                    # real one would have a node of its own). Nothing is flushed between runs:
+                    # the budgets never run out, so what earlier runs left changes no answer.
+                    store = stack.enter_context(
+                        redis_server.running(binary, options.workdir / "redis"))
+                    options = dataclasses.replace(options, redis_url=store.url)
+                results = run_all(options, scenarios)
         except KeyboardInterrupt:
             traceback.print_exc()
             raise SystemExit(130) from None

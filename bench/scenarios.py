@@ -13,6 +13,10 @@ TargetKind = Literal["direct", "floor", "freerouter", "litellm"]
 # "wrk" drives non-streaming load with far less CPU than the aiohttp client, which
 # otherwise becomes the bottleneck of the direct and floor rows (they share its core).
 ClientKind = Literal["aiohttp", "wrk"]
+# Where the router keeps budgets: "none" configures no budget (no store call on the request
+# path); "memory" and "redis" configure rpm/rpd budgets that never run out, kept in the process
+# or in a local redis-server.
+StateKind = Literal["none", "memory", "redis"]
 
 
 ROUTE_WARMUP_S = 4.0
@@ -34,6 +38,7 @@ class Scenario:
     # Large routes build per-backend state lazily in their first seconds; the targets are
     # about the steady state, so these rows warm up at least this long.
     min_warmup_s: float = 0.0
+    state: StateKind = "none"
 
     def baseline_key(self) -> tuple[ApiName, bool, int, ClientKind]:
         """Which direct scenario this one's added latency is measured against."""
@@ -162,6 +167,22 @@ def all_scenarios(hold_streams: int) -> tuple[Scenario, ...]:
             backend_api="anthropic",
             client="wrk",
         ),
+        _s("fr-budget-mem-c1", "freerouter, budgets in memory, c=1", "freerouter", 1,
+           state="memory"),
+        _s("fr-budget-redis-c1", "freerouter, budgets in a local Redis, c=1", "freerouter", 1,
+           state="redis"),
+        _s("fr-budget-mem-c64", "freerouter, budgets in memory, c=64", "freerouter", 64,
+           state="memory"),
+        _s("fr-budget-redis-c64", "freerouter, budgets in a local Redis, c=64", "freerouter", 64,
+           state="redis"),
+        _s("fr-budget-mem-c1-wrk", "freerouter, budgets in memory, c=1, wrk", "freerouter", 1,
+           state="memory", client="wrk"),
+        _s("fr-budget-redis-c1-wrk", "freerouter, budgets in a local Redis, c=1, wrk",
+           "freerouter", 1, state="redis", client="wrk"),
+        _s("fr-budget-mem-c64-wrk", "freerouter, budgets in memory, c=64, wrk", "freerouter", 64,
+           state="memory", client="wrk"),
+        _s("fr-budget-redis-c64-wrk", "freerouter, budgets in a local Redis, c=64, wrk",
+           "freerouter", 64, state="redis", client="wrk"),
         _s("litellm-c1", "LiteLLM proxy (1 worker), c=1", "litellm", 1),
         _s("litellm-c64", "LiteLLM proxy (1 worker), c=64", "litellm", 64),
         _s("litellm-stream-c1", "LiteLLM proxy (1 worker), stream, c=1", "litellm", 1, stream=True),
@@ -374,4 +395,22 @@ def verdicts(summaries: Summaries) -> list[Verdict]:
     result.append(_at_most("RSS growth with the open streams <= 100 MB", grown, 100.0, " MB"))
     target = "req/s at c=64 >= 30x LiteLLM"
     result.append(_throughput(summaries, target, "fr-c64", "litellm-c64", 30.0))
-    return result
+    return result + _sharing_costs(summaries)
+
+
+def _sharing_costs(summaries: Summaries) -> list[Verdict]:
+    """What budgets through a local Redis cost over the same budgets in memory."""
+    c1 = _pair(summaries, "fr-budget-redis-c1", "fr-budget-mem-c1")
+    c64 = _pair(summaries, "fr-budget-redis-c64", "fr-budget-mem-c64")
+
+    def over_memory(metric: Callable[[Summary], float | None]) -> float | None:
+        redis, memory = summaries.get(c1[0]), summaries.get(c1[1])
+        return None if redis is None or memory is None else _diff(metric(redis), metric(memory))
+
+    return [
+        _at_most("budgets via Redis add <= 0.3 ms p50 at c=1 (vs memory)",
+                 over_memory(lambda s: s.p50_ms), 0.3, " ms", c1[0]),
+        _at_most("budgets via Redis add <= 2 ms p99 at c=1 (vs memory)",
+                 over_memory(lambda s: s.p99_ms), 2.0, " ms", c1[0]),
+        _throughput(summaries, "budgets via Redis: req/s at c=64 >= 75% of memory", *c64, 0.75),
+    ]

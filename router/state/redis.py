@@ -5,7 +5,7 @@ expires by itself.
 
 Keys (P = key_prefix):
   P window:<window key>        sorted set of "token|cost", scored by the instant in ms
-  P window:<window key>:total  the sum of those costs
+  P window-totals              hash: window key -> its costs' excess over one per entry
   P cooldowns                  hash: cooldown key -> "until_ms|reason"
   P replicas                   sorted set of replica ids, scored by their last heartbeat
   P store-id                   a random id: a new one means the store lost its data
@@ -19,24 +19,44 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import hashlib
 import itertools
 import math
 import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from router.clock import Clock
 from router.state.store import Cooldown, Full, Replicas, Reservation, StoreError, Window
 
 T = TypeVar("T")
 ScriptArg = str | int
+MAX_PACKED = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A Lua script this store owns, called by its SHA1 (EVALSHA): one round trip."""
+
+    text: str
+
+    @property
+    def sha(self) -> str:
+        return _sha1(self.text)
+
+
+@functools.cache
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 # A window's keys live this much longer than its span: never gone while an entry still counts.
 KEY_SLACK_MS = 1000
@@ -44,29 +64,60 @@ HEARTBEAT_TTL_S = 10.0  # a replica not heard from for this long is not counted 
 # The store's id outlives the longest window: while it is there, the windows are too.
 STORE_ID_TTL_S = 2 * 86400.0
 
-# Shared by the reserve, record and room scripts: drop the entries that left the window and
-# return what the window holds. KEYS[2i-1] is the log, KEYS[2i] its total; a total lost (evicted)
-# is rebuilt from the log.
-_PRUNE = """
+# Shared by the window scripts. KEYS are the windows' logs, then one hash holding, per log, the
+# "excess" of its costs over one per entry: a window of requests (every cost 1) is counted by
+# ZCARD and never touches the hash; a window of tokens keeps its sum there. ARGV carries the
+# windows' limits and spans packed as "limit:span_ms,...". Every redis.call costs a few
+# microseconds on the request path: the scripts make as few as they can.
+_WINDOWS = """
+local totals = KEYS[#KEYS]
+local n = #KEYS - 1
 local function cost_of(member)
   return tonumber(string.match(member, '|(%d+)$'))
 end
-local function used(log, total, now, span)
-  local old = redis.call('ZRANGEBYSCORE', log, '-inf', now - span)
-  local sum = tonumber(redis.call('GET', total))
-  if #old > 0 then
+local function spec(packed)
+  local out = {}
+  for limit, span in string.gmatch(packed, '(%d+):(%d+)') do
+    out[#out+1] = {tonumber(limit), tonumber(span)}
+  end
+  return out
+end
+local function keep(key, ttl)  -- extend a key's life, never shorten it
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+end
+local function add_excess(log, delta, ttl)
+  if delta ~= 0 then
+    if redis.call('HINCRBY', totals, log, delta) == 0 then redis.call('HDEL', totals, log) end
+    keep(totals, ttl)
+  end
+end
+-- Every window's excess, in one call.
+local excesses = n > 0 and redis.call('HMGET', totals, unpack(KEYS, 1, n)) or {}
+-- What window i holds now, once the entries that left it are dropped. An excess that outlived
+-- its log (expired apart), or went wrong (evicted), is rebuilt from the log.
+local function used(i, now, span)
+  local log = KEYS[i]
+  local excess = tonumber(excesses[i] or '0')
+  local before = excess
+  if excess == 0 then
     redis.call('ZREMRANGEBYSCORE', log, '-inf', now - span)
-    if sum then
-      for _, m in ipairs(old) do sum = sum - cost_of(m) end
-      redis.call('SET', total, sum, 'KEEPTTL')
+  else
+    local old = redis.call('ZRANGEBYSCORE', log, '-inf', now - span)
+    if #old > 0 then
+      redis.call('ZREMRANGEBYSCORE', log, '-inf', now - span)
+      for _, m in ipairs(old) do excess = excess - (cost_of(m) - 1) end
     end
   end
-  if not sum or sum < 0 then
-    sum = 0
-    for _, m in ipairs(redis.call('ZRANGE', log, 0, -1)) do sum = sum + cost_of(m) end
-    redis.call('SET', total, sum, 'PX', span + @SLACK@)
+  local count = redis.call('ZCARD', log)
+  if count == 0 then excess = 0 end
+  if excess < 0 then
+    excess = 0
+    for _, m in ipairs(redis.call('ZRANGE', log, 0, -1)) do excess = excess + cost_of(m) - 1 end
   end
-  return sum
+  if excess ~= before then
+    if excess == 0 then redis.call('HDEL', totals, log) else redis.call('HSET', totals, log, excess) end
+  end
+  return count + excess
 end
 -- ms until `cost` more fits a window holding `sum` (its span when it never can)
 local function frees_in(log, sum, cost, limit, span, now)
@@ -79,82 +130,76 @@ local function frees_in(log, sum, cost, limit, span, now)
   end
   return span
 end
-""".replace("@SLACK@", str(KEY_SLACK_MS))
+"""
 
-# ARGV: now_ms, cost, token, force ("1": count without checking), then limit, span_ms per window.
-# Returns {1, room..., wait_ms...} when counted (wait: until room for one more unit), and
-# {0, room..., wait_ms...} when not (wait: until room for the cost; 0 where there is room).
-RESERVE = _PRUNE + """
+# ARGV: now_ms, cost, token, force ("1": count without checking), the windows' spec.
+# Returns "1|room,...|wait_ms,..." when counted (wait: until room for one more unit), and
+# "0|room,...|wait_ms,..." when not (wait: until room for the cost; 0 where there is room).
+RESERVE = Script(_WINDOWS + """
 local now, cost, force = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[4] == '1'
 local member = ARGV[3] .. '|' .. ARGV[2]
-local n = #KEYS / 2
+local windows = spec(ARGV[5])
 local sums, waits, full = {}, {}, false
 for i = 1, n do
-  local log, limit, span = KEYS[2*i-1], tonumber(ARGV[3+2*i]), tonumber(ARGV[4+2*i])
-  sums[i] = used(log, KEYS[2*i], now, span)
+  local limit, span = windows[i][1], windows[i][2]
+  sums[i] = used(i, now, span)
   waits[i] = 0
   if not force and sums[i] + cost > limit then
-    waits[i] = math.ceil(frees_in(log, sums[i], cost, limit, span, now))
+    waits[i] = math.ceil(frees_in(KEYS[i], sums[i], cost, limit, span, now))
     full = true
   end
 end
-local out = {full and 0 or 1}
 if not full then
   for i = 1, n do
-    local log, total = KEYS[2*i-1], KEYS[2*i]
-    local limit, span = tonumber(ARGV[3+2*i]), tonumber(ARGV[4+2*i])
-    redis.call('ZADD', log, now, member)
-    redis.call('INCRBY', total, cost)
-    redis.call('PEXPIRE', log, span + @SLACK@)
-    redis.call('PEXPIRE', total, span + @SLACK@)
+    local limit, span = windows[i][1], windows[i][2]
+    redis.call('ZADD', KEYS[i], now, member)
+    redis.call('PEXPIRE', KEYS[i], span + @SLACK@)
+    add_excess(KEYS[i], cost - 1, span + @SLACK@)
     sums[i] = sums[i] + cost
-    if sums[i] + 1 > limit then waits[i] = math.ceil(frees_in(log, sums[i], 1, limit, span, now)) end
+    if sums[i] + 1 > limit then waits[i] = math.ceil(frees_in(KEYS[i], sums[i], 1, limit, span, now)) end
   end
 end
+local rooms = {}
+for i = 1, n do rooms[i] = math.max(windows[i][1] - sums[i], 0) end
+return (full and '0|' or '1|') .. table.concat(rooms, ',') .. '|' .. table.concat(waits, ',')
+""".replace("@SLACK@", str(KEY_SLACK_MS)))
+
+# ARGV: now_ms, the windows' spec. Returns "room,...".
+ROOM = Script(_WINDOWS + """
+local now, windows, rooms = tonumber(ARGV[1]), spec(ARGV[2]), {}
+for i = 1, n do rooms[i] = math.max(windows[i][1] - used(i, now, windows[i][2]), 0) end
+return table.concat(rooms, ',')
+""")
+
+# ARGV: old member, new member ("" refunds), now_ms, the windows' spec. Each window keeps the
+# entry's instant. Returns "room,...".
+ADJUST = Script(_WINDOWS + """
+local old, new, now, windows = ARGV[1], ARGV[2], tonumber(ARGV[3]), spec(ARGV[4])
+-- The excess an entry brings is its cost less the one ZCARD counts for it.
+local delta = -(cost_of(old) - 1)
+if new ~= '' then delta = delta + cost_of(new) - 1 end
+local rooms = {}
 for i = 1, n do
-  out[1+i] = math.max(tonumber(ARGV[3+2*i]) - sums[i], 0)
-  out[1+n+i] = waits[i]
-end
-return out
-""".replace("@SLACK@", str(KEY_SLACK_MS))
-
-# ARGV: now_ms, then limit, span_ms per window. Returns the room of each.
-ROOM = _PRUNE + """
-local now, out = tonumber(ARGV[1]), {}
-for i = 1, #KEYS / 2 do
-  out[i] = math.max(tonumber(ARGV[2*i]) - used(KEYS[2*i-1], KEYS[2*i], now, tonumber(ARGV[2*i+1])), 0)
-end
-return out
-"""
-
-# ARGV: old member, new member ("" refunds), now_ms, then limit, span_ms per window. Each
-# window keeps the entry's instant. Returns the room of each.
-ADJUST = _PRUNE + """
-local old, new, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local delta = -cost_of(old)
-if new ~= '' then delta = delta + cost_of(new) end
-local out = {}
-for i = 1, #KEYS / 2 do
-  local log, total = KEYS[2*i-1], KEYS[2*i]
-  local score = redis.call('ZSCORE', log, old)
+  local score = redis.call('ZSCORE', KEYS[i], old)
   if score then
     -- Removing the only member deletes the key: keep its expiry for the one added back.
-    local ttl = redis.call('PTTL', log)
-    redis.call('ZREM', log, old)
+    local ttl = redis.call('PTTL', KEYS[i])
+    redis.call('ZREM', KEYS[i], old)
     if new ~= '' then
-      redis.call('ZADD', log, score, new)
-      if ttl > 0 then redis.call('PEXPIRE', log, ttl) end
+      redis.call('ZADD', KEYS[i], score, new)
+      if ttl > 0 then redis.call('PEXPIRE', KEYS[i], ttl) end
     end
-    if redis.call('EXISTS', total) == 1 then redis.call('INCRBY', total, delta) end
+    add_excess(KEYS[i], delta, windows[i][2] + @SLACK@)
+    excesses[i] = redis.call('HGET', totals, KEYS[i])
   end
-  out[i] = math.max(tonumber(ARGV[2+2*i]) - used(log, total, now, tonumber(ARGV[3+2*i])), 0)
+  rooms[i] = math.max(windows[i][1] - used(i, now, windows[i][2]), 0)
 end
-return out
-"""
+return table.concat(rooms, ',')
+""".replace("@SLACK@", str(KEY_SLACK_MS)))
 
 # KEYS[1]: the cooldown hash. ARGV: field, until_ms, reason, now_ms. Only ever extends; drops
 # the cooldowns that are over and keeps the hash as long as its longest one.
-SET_COOLDOWN = """
+SET_COOLDOWN = Script("""
 local ends, now = tonumber(ARGV[2]), tonumber(ARGV[4])
 if ends <= now then return 0 end
 local current = redis.call('HGET', KEYS[1], ARGV[1])
@@ -167,12 +212,12 @@ for i = 1, #all, 2 do
 end
 redis.call('PEXPIRE', KEYS[1], last - now + @SLACK@)
 return 1
-""".replace("@SLACK@", str(KEY_SLACK_MS))
+""".replace("@SLACK@", str(KEY_SLACK_MS)))
 
 # KEYS[1]: the replica set, KEYS[2]: the store's id. ARGV: now_ms, replica id, ttl_ms, a new
 # id, the id's ttl_ms. Returns the store's id (the new one if it had none: a fresh or emptied
 # store), then the replica ids seen within ttl.
-HEARTBEAT = """
+HEARTBEAT = Script("""
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[3])
 redis.call('ZADD', KEYS[1], now, ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl)
@@ -182,11 +227,15 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 local out = {redis.call('GET', KEYS[2])}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do out[#out+1] = id end
 return out
-"""
+""")
 
 
 def _ms(seconds: float) -> int:
     return math.ceil(seconds * 1000.0)
+
+
+def _ints(packed: bytes) -> tuple[int, ...]:
+    return tuple(int(x) for x in packed.split(b",")) if packed else ()
 
 
 class RedisStore:
@@ -196,6 +245,7 @@ class RedisStore:
         self._timeout_s = timeout_s
         self._clock = clock
         self._prefix = prefix
+        self._totals = f"{prefix}window-totals"
         self._replica = replica
         self._replicas = Replicas((replica,), replica)
         self.store_id: str | None = None  # changes when the store lost its data (a restart)
@@ -205,17 +255,15 @@ class RedisStore:
         self._tokens = (f"{replica}:r{n}" for n in itertools.count())
         # One retry, at once, and only on a broken connection (a pooled one the store closed
         # when it restarted); a timeout or a refusal falls back to local state at once, and the
-        # next call (or the recovery probe) tries again. Timeouts bound connecting and replies.
+        # next call (or the recovery probe) tries again. Every call is bounded as a whole by
+        # _call's timeout: a socket timeout as well would cost a task per command sent.
         self._client = aioredis.Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+            url, socket_timeout=None, socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             health_check_interval=0,
         )
-        self._reserve = self._client.register_script(RESERVE)
-        self._room = self._client.register_script(ROOM)
-        self._adjust = self._client.register_script(ADJUST)
-        self._set_cooldown = self._client.register_script(SET_COOLDOWN)
-        self._heartbeat = self._client.register_script(HEARTBEAT)
+        # Per window tuple (Budgets hands the same ones over again): its keys and packed spec.
+        self._packed: dict[tuple[Window, ...], tuple[list[str], str]] = {}
         self._up = True
 
     @property
@@ -238,38 +286,53 @@ class RedisStore:
         self._up = True
         return result
 
-    def _window_keys(self, windows: Sequence[Window]) -> list[str]:
-        keys: list[str] = []
-        for w in windows:
-            log = self.key(f"window:{w.key}")
-            keys += (log, f"{log}:total")
-        return keys
+    async def _eval(self, script: Script, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+        """EVALSHA, loading the script first when the store does not know it (yet, or any
+        more: a restart, a SCRIPT FLUSH)."""
+        try:
+            return await self._client.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self._client.script_load(script.text)
+            return await self._client.evalsha(script.sha, len(keys), *keys, *args)
+
+    def _pack(self, windows: Sequence[Window]) -> tuple[list[str], str]:
+        """The keys of `windows` and their limits and spans as the scripts take them."""
+        key = tuple(windows)
+        packed = self._packed.get(key)
+        if packed is None:
+            if len(self._packed) >= MAX_PACKED:
+                self._packed.clear()
+            keys = [*(self.key(f"window:{w.key}") for w in windows), self._totals]
+            packed = self._packed[key] = (keys, ",".join(f"{w.limit}:{_ms(w.span_s)}" for w in windows))
+        return packed
 
     def _now_ms(self) -> int:
         return math.floor(self._clock.wall() * 1000.0)
 
+    async def ping(self) -> None:
+        """One round trip that does nothing: the floor of every other call."""
+        await self._call("heartbeat", self._client.ping)
+
     # -- windows ----------------------------------------------------------------------------
 
     async def _run_reserve(self, op: str, windows: Sequence[Window], cost: int, token: str,
-                           now_ms: int, force: bool) -> list[int]:
-        args: list[ScriptArg] = [now_ms, cost, token, 1 if force else 0]
-        for w in windows:
-            args += (w.limit, _ms(w.span_s))
-        reply = await self._call(op, lambda: self._reserve(keys=self._window_keys(windows),
-                                                           args=args))
-        return [int(x) for x in reply]
+                           now_ms: int, force: bool) -> tuple[bool, tuple[int, ...], tuple[float, ...]]:
+        keys, spec = self._pack(windows)
+        args: list[ScriptArg] = [now_ms, cost, token, 1 if force else 0, spec]
+        reply: bytes = await self._call(op, lambda: self._eval(RESERVE, keys, args))
+        granted, rooms, waits = reply.split(b"|")
+        return (granted == b"1", _ints(rooms), tuple(int(w) / 1000.0 for w in waits.split(b",")))
 
     async def reserve(self, windows: Sequence[Window], cost: int = 1) -> Reservation | Full:
         token = next(self._tokens)
         try:
-            reply = await self._run_reserve("reserve", windows, cost, token, self._now_ms(), False)
+            granted, rooms, waits = await self._run_reserve(
+                "reserve", windows, cost, token, self._now_ms(), False)
         except StoreError as exc:
             if exc.cause == "TimeoutError":
                 self._in_doubt.append(Reservation(tuple(windows), cost, token, ()))
             raise
-        n = len(windows)
-        rooms, waits = tuple(reply[1:1 + n]), tuple(w / 1000.0 for w in reply[1 + n:])
-        if reply[0] == 1:
+        if granted:
             return Reservation(tuple(windows), cost, token, rooms, waits)
         return Full(max(waits, default=0.0), rooms, waits)
 
@@ -288,21 +351,17 @@ class RedisStore:
     async def room(self, windows: Sequence[Window]) -> tuple[int, ...]:
         if not windows:
             return ()
-        args: list[ScriptArg] = [self._now_ms()]
-        for w in windows:
-            args += (w.limit, _ms(w.span_s))
-        reply = await self._call("room", lambda: self._room(keys=self._window_keys(windows),
-                                                            args=args))
-        return tuple(int(x) for x in reply)
+        keys, spec = self._pack(windows)
+        args: list[ScriptArg] = [self._now_ms(), spec]
+        reply: bytes = await self._call("room", lambda: self._eval(ROOM, keys, args))
+        return _ints(reply)
 
     async def _change(self, op: str, reservation: Reservation, new: str) -> tuple[int, ...]:
         windows = reservation.windows
-        args: list[ScriptArg] = [f"{reservation.token}|{reservation.cost}", new, self._now_ms()]
-        for w in windows:
-            args += (w.limit, _ms(w.span_s))
-        reply = await self._call(op, lambda: self._adjust(keys=self._window_keys(windows),
-                                                          args=args))
-        return tuple(int(x) for x in reply)
+        keys, spec = self._pack(windows)
+        args: list[ScriptArg] = [f"{reservation.token}|{reservation.cost}", new, self._now_ms(), spec]
+        reply: bytes = await self._call(op, lambda: self._eval(ADJUST, keys, args))
+        return _ints(reply)
 
     async def adjust(self, reservation: Reservation, cost: int) -> Reservation:
         rooms = await self._change("adjust", reservation,
@@ -317,8 +376,7 @@ class RedisStore:
     async def set_cooldown(self, cooldown: Cooldown) -> None:
         args: list[ScriptArg] = [cooldown.key, _ms(cooldown.until_epoch), cooldown.reason,
                                  self._now_ms()]
-        await self._call("set_cooldown", lambda: self._set_cooldown(
-            keys=[self.key("cooldowns")], args=args))
+        await self._call("set_cooldown", lambda: self._eval(SET_COOLDOWN, [self.key("cooldowns")], args))
 
     async def cooldowns(self) -> tuple[Cooldown, ...]:
         raw: dict[Any, Any] = await self._call(
@@ -334,8 +392,8 @@ class RedisStore:
     async def heartbeat(self) -> Replicas:
         args: list[ScriptArg] = [self._now_ms(), self._replica, _ms(HEARTBEAT_TTL_S),
                                  secrets.token_hex(8), _ms(STORE_ID_TTL_S)]
-        reply = await self._call("heartbeat", lambda: self._heartbeat(
-            keys=[self.key("replicas"), self.key("store-id")], args=args))
+        keys = [self.key("replicas"), self.key("store-id")]
+        reply = await self._call("heartbeat", lambda: self._eval(HEARTBEAT, keys, args))
         self.store_id = reply[0].decode()
         self._replicas = Replicas(tuple(sorted(i.decode() for i in reply[1:])), self._replica)
         return self._replicas

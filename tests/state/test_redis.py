@@ -49,13 +49,14 @@ async def test_every_key_is_prefixed_and_expires(redis_server: RedisServer, admi
     assert isinstance(reservation, Reservation)
     await s.adjust(reservation, 1)
     await s.reserve([Window("client:team-a:rpm", 5, 60.0)])
+    await s.reserve([Window("backend:p/m:tpm", 1000, 60.0)], 50)  # a cost: the totals hash
     await s.set_cooldown(Cooldown("backend:wait:p/m", clock.wall() + 30, "rate_limited"))
     await s.heartbeat()
     await s.put_response("resp_1", b"{}", 3600)
     keys = [k.decode() async for k in admin.scan_iter(match=f"{prefix}*")]
-    assert len(keys) == 10, keys  # three windows of two keys, and one key of each other kind
+    assert len(keys) == 9, keys  # four windows, and one key of each other kind
     assert {k.removeprefix(prefix).split(":", 1)[0] for k in keys} == {
-        "window", "cooldowns", "replicas", "store-id", "response"}
+        "window", "window-totals", "cooldowns", "replicas", "store-id", "response"}
     for key in keys:
         ttl_ms = await admin.pttl(key)
         assert ttl_ms > 0, f"{key} never expires"
