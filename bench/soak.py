@@ -1,15 +1,22 @@
-"""Soak test (a script, not a unit test): tens of thousands of requests through a real router
-process, streaming and not, with upstream faults injected and clients that hang up early. Every
-request must be accounted for (served, or answered with a proper error), and the router's memory
+"""Soak test (a script, not a unit test): tens of thousands of requests through real router
+processes, streaming and not, with upstream faults injected and clients that hang up early. Every
+request must be accounted for (served, or answered with a proper error), and the routers' memory
 and open descriptors must come back to their baseline.
 
     python -m bench.soak [--requests 20000] [--concurrency 32] [--chaos 0.05]
-"""
+    python -m bench.soak --replicas 3 --redis auto --outage 10 --requests 50000
+
+With `--replicas N` the clients spread over N routers; with `--redis` they share one Redis for
+budgets (every provider gets an rpm budget that never runs out, and every client key an
+rpm limit, so each request makes its store calls) and cooldowns, and `--outage S` kills that
+Redis for S seconds once half the requests are done. Outcomes are counted by phase (before,
+during and after the outage), so a 5xx caused by the store's absence would show."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -18,19 +25,26 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 
+from bench import redis_server
+from bench.processes import free_port
+
 CONFIG = """
 [server]
 shutdown_delay_s = 0
+{client_limits}
 [routing]
 max_queue_s = 10  # as the deploy config: wait out a 1 s rate-limit cooldown rather than 503
 [health]
 probe_interval_s = 3600
+{state}
 {providers}
 [[routes]]
 name = "free"
@@ -43,18 +57,14 @@ name = "up{i}"
 api = "openai"
 base_url = "http://127.0.0.1:{port}/v1"
 timeout_s = 5
+{budget}
   [[providers.models]]
   name = "m"
   capabilities = ["tools"]
 """
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+NEVER_OUT = 1_000_000_000
+CLIENT = "soak"
+CLIENT_KEY = "sk-soak-client"
 
 
 def rss_kib(pid: int) -> int:
@@ -70,7 +80,7 @@ def fds(pid: int) -> int:
 
 async def wait_ready(url: str) -> None:
     async with aiohttp.ClientSession() as s:
-        for _ in range(300):
+        for _ in range(600):
             try:
                 async with s.get(f"{url}/readyz") as r:
                     if r.status == 200:
@@ -78,17 +88,43 @@ async def wait_ready(url: str) -> None:
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.05)
-    raise SystemExit("router did not become ready")
+    raise SystemExit(f"router at {url} did not become ready")
+
+
+@dataclass
+class Outage:
+    """Kills the Redis once `at` requests are done, for `seconds`; phases the outcomes."""
+
+    server: redis_server.RedisServer | None
+    at: int
+    seconds: float
+    phase: str = "before"
+    task: asyncio.Task[None] | None = None
+    took: dict[str, float] = field(default_factory=dict)
+
+    def tick(self, done: int) -> None:
+        if self.server is not None and self.seconds > 0 and done >= self.at and self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        assert self.server is not None
+        self.server.stop()
+        self.phase = "during"
+        started = time.monotonic()
+        await asyncio.sleep(self.seconds)
+        await asyncio.to_thread(self.server.start)
+        self.took["down_s"] = time.monotonic() - started
+        self.phase = "after"
 
 
 async def one(session: aiohttp.ClientSession, url: str, i: int, rng: random.Random,
-              outcomes: Counter[str]) -> None:
+              outcomes: Counter[str], headers: dict[str, str]) -> None:
     stream = rng.random() < 0.5
     hang_up = rng.random() < 0.05
     body = {"model": "free", "stream": stream,
             "messages": [{"role": "user", "content": f"request {i}"}]}
     try:
-        async with session.post(f"{url}/v1/chat/completions", json=body) as r:
+        async with session.post(f"{url}/v1/chat/completions", json=body, headers=headers) as r:
             if hang_up:
                 await r.content.read(10)
                 r.close()  # the client leaves early
@@ -112,17 +148,29 @@ async def one(session: aiohttp.ClientSession, url: str, i: int, rng: random.Rand
         outcomes[f"BROKEN {type(exc).__name__}"] += 1
 
 
-async def load(url: str, total: int, concurrency: int, seed: int) -> Counter[str]:
+async def load(urls: list[str], total: int, concurrency: int, seed: int, headers: dict[str, str],
+               outage: Outage | None = None) -> Counter[str]:
     outcomes: Counter[str] = Counter()
     rng = random.Random(seed)
     queue = iter(range(total))
+    done = 0
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout,
                                      connector=aiohttp.TCPConnector(limit=concurrency)) as s:
         async def worker() -> None:
+            nonlocal done
             for i in queue:
-                await one(s, url, i, rng, outcomes)
+                phase = outage.phase if outage is not None else "all"
+                counted: Counter[str] = Counter()
+                await one(s, urls[i % len(urls)], i, rng, counted, headers)
+                for key, n in counted.items():
+                    outcomes[f"{phase}: {key}" if outage is not None else key] += n
+                done += 1
+                if outage is not None:
+                    outage.tick(done)
         await asyncio.gather(*[worker() for _ in range(concurrency)])
+        if outage is not None and outage.task is not None:
+            await outage.task
     return outcomes
 
 
@@ -138,68 +186,145 @@ async def upstream_stats(ports: list[int]) -> dict[str, Any]:
     return {"requests": requests, "injected": total}
 
 
+async def backend_rows(urls: list[str], headers: dict[str, str]) -> list[str]:
+    """What each router says of each backend at the end: state, cooldown, budget left."""
+    lines = []
+    async with aiohttp.ClientSession() as s:
+        for url in urls:
+            async with s.get(f"{url}/status", headers=headers) as r:
+                for b in (await r.json())["backends"]:
+                    lines.append(f"{url} {b['id']}: {b['state']} cooldown {b['cooldown_s']} s "
+                                 f"({b['cooldown_reason']}), budget {b['budget']}")
+    return lines
+
+
+async def store_metrics(urls: list[str]) -> list[str]:
+    """Each router's freerouter_state_store_up and error counts, as its /metrics shows them."""
+    lines = []
+    async with aiohttp.ClientSession() as s:
+        for url in urls:
+            async with s.get(f"{url}/metrics") as r:
+                text = await r.text()
+            up = [ln for ln in text.splitlines() if ln.startswith("freerouter_state_store_up ")]
+            errors = sum(float(ln.rsplit(" ", 1)[1]) for ln in text.splitlines()
+                         if ln.startswith("freerouter_state_store_errors_total{"))
+            lines.append(f"{url}: {up[0] if up else 'no store_up'}, store errors {errors:.0f}")
+    return lines
+
+
+@contextlib.contextmanager
+def maybe_redis(wanted: str, workdir: Path) -> Iterator[redis_server.RedisServer | None]:
+    if wanted == "none":
+        yield None
+        return
+    binary = redis_server.find_binary()
+    if binary is None:
+        raise SystemExit("--redis auto needs redis-server on PATH (apt-get install redis-server)")
+    with redis_server.running(binary, workdir / "redis") as server:
+        yield server
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--chaos", type=float, default=0.05)
     parser.add_argument("--upstreams", type=int, default=3)
+    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--redis", choices=("none", "auto"), default="none",
+                        help="auto: the replicas share a redis-server of our own")
+    parser.add_argument("--outage", type=float, default=0.0,
+                        help="seconds the Redis is killed for, once half the requests are done")
     args = parser.parse_args()
     procs: list[subprocess.Popen[bytes]] = []
-    try:
-        ports = [free_port() for _ in range(args.upstreams)]
-        for p in ports:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "router.demo.upstream", "--port", str(p),
-                 "--chaos", str(args.chaos)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        tmp = Path(tempfile.mkdtemp())
-        config = tmp / "soak.toml"
-        config.write_text(CONFIG.format(providers="".join(
-            PROVIDER.format(i=i, port=p) for i, p in enumerate(ports))))
+    tmp = Path(tempfile.mkdtemp())
+    with maybe_redis(args.redis, tmp) as store:
+        try:
+            run(args, store, tmp, procs)
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+
+
+def run(args: argparse.Namespace, store: redis_server.RedisServer | None, tmp: Path,
+        procs: list[subprocess.Popen[bytes]]) -> None:
+    ports = [free_port() for _ in range(args.upstreams)]
+    for p in ports:
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "router.demo.upstream", "--port", str(p),
+             "--chaos", str(args.chaos)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    shared = store is not None
+    config = tmp / "soak.toml"
+    config.write_text(CONFIG.format(
+        client_limits=(f'client_keys_env = "SOAK_CLIENT_KEYS"\nclient_rpm = {NEVER_OUT}'
+                       if shared else ""),
+        state='[state]\nbackend = "redis"\ntimeout_ms = 50\n' if shared else "",
+        providers="".join(PROVIDER.format(i=i, port=p, budget=f"rpm = {NEVER_OUT}" if shared else "")
+                          for i, p in enumerate(ports))))
+    env = {**os.environ, "SOAK_CLIENT_KEYS": f"{CLIENT}:{CLIENT_KEY}",
+           "FREEROUTER_REDIS_URL": store.url if store is not None else ""}
+    headers = {"Authorization": f"Bearer {CLIENT_KEY}"} if shared else {}
+    routers = []
+    for n in range(args.replicas):
         port = free_port()
-        router = subprocess.Popen(
-            [sys.executable, "-m", "router", "serve", "--config", str(config), "--port", str(port),
-             "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with (tmp / f"router{n}.log").open("wb") as log:  # the JSON log lines and any traceback
+            router = subprocess.Popen(
+                [sys.executable, "-m", "router", "serve", "--config", str(config), "--port",
+                 str(port), "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT, env=env)
         procs.append(router)
-        url = f"http://127.0.0.1:{port}"
+        routers.append((router, f"http://127.0.0.1:{port}", tmp / f"router{n}.log"))
+    urls = [url for _, url, _ in routers]
+    for url in urls:
         asyncio.run(wait_ready(url))
-        # Warm-up at full concurrency, so connection pools and caches reach their steady size.
-        asyncio.run(load(url, 2000, args.concurrency, seed=0))
-        time.sleep(1.0)
-        base = (rss_kib(router.pid), fds(router.pid))
-        before = asyncio.run(upstream_stats(ports))
-        started = time.monotonic()
-        outcomes = asyncio.run(load(url, args.requests, args.concurrency, seed=1))
-        elapsed = time.monotonic() - started
-        time.sleep(1.0)  # let closed connections be reaped
-        after = (rss_kib(router.pid), fds(router.pid))
-        accounted = sum(outcomes.values())
-        upstream = asyncio.run(upstream_stats(ports))
-        upstream["requests"] -= before["requests"]
-        upstream["injected"].subtract(before["injected"])
-        print(f"requests: {args.requests} in {elapsed:.1f} s ({args.requests / elapsed:.0f}/s), "
-              f"concurrency {args.concurrency}, upstream fault rate {args.chaos:.0%}")
-        faults = sum(upstream["injected"].values())
-        print(f"upstream calls: {upstream['requests']}, faults injected: {faults} "
-              f"({', '.join(f'{k} {n}' for k, n in upstream['injected'].most_common())})")
-        print("client outcomes:")
-        for key, n in sorted(outcomes.items(), key=lambda kv: -kv[1]):
-            print(f"  {key:<40} {n:>7}")
-        print(f"accounted for: {accounted} / {args.requests}; broken: "
-              f"{sum(n for k, n in outcomes.items() if k.startswith('BROKEN'))}")
-        print(f"router RSS: {base[0] / 1024:.1f} MiB after warm-up -> {after[0] / 1024:.1f} MiB after; "
-              f"open descriptors: {base[1]} -> {after[1]}")
+    # Warm-up at full concurrency, so connection pools and caches reach their steady size.
+    asyncio.run(load(urls, 2000, args.concurrency, 0, headers))
+    time.sleep(1.0)
+    base = [(rss_kib(r.pid), fds(r.pid)) for r, _, _ in routers]
+    before = asyncio.run(upstream_stats(ports))
+    outage = Outage(store, args.requests // 2, args.outage) if store is not None else None
+    started = time.monotonic()
+    outcomes = asyncio.run(load(urls, args.requests, args.concurrency, 1, headers, outage))
+    elapsed = time.monotonic() - started
+    rows = asyncio.run(backend_rows(urls, headers))
+    time.sleep(2.0)  # let closed connections be reaped, the routers find the store again
+    after = [(rss_kib(r.pid), fds(r.pid)) for r, _, _ in routers]
+    accounted = sum(outcomes.values())
+    upstream = asyncio.run(upstream_stats(ports))
+    upstream["requests"] -= before["requests"]
+    upstream["injected"].subtract(before["injected"])
+    print(f"requests: {args.requests} in {elapsed:.1f} s ({args.requests / elapsed:.0f}/s), "
+          f"concurrency {args.concurrency}, {args.replicas} router(s), upstream fault rate "
+          f"{args.chaos:.0%}, state store: {'one Redis' if shared else 'memory'}")
+    if outage is not None and outage.took:
+        print(f"Redis killed after {outage.at} requests, back after {outage.took['down_s']:.1f} s")
+    faults = sum(upstream["injected"].values())
+    print(f"upstream calls: {upstream['requests']}, faults injected: {faults} "
+          f"({', '.join(f'{k} {n}' for k, n in upstream['injected'].most_common())})")
+    print("client outcomes:")
+    for key, n in sorted(outcomes.items()):
+        print(f"  {key:<48} {n:>7}")
+    broken = sum(n for k, n in outcomes.items() if "BROKEN" in k)
+    print(f"accounted for: {accounted} / {args.requests}; broken: {broken}")
+    for (_, url, _), (rss0, fd0), (rss1, fd1) in zip(routers, base, after, strict=True):
+        print(f"router {url}: RSS {rss0 / 1024:.1f} MiB after warm-up -> {rss1 / 1024:.1f} MiB "
+              f"after; open descriptors: {fd0} -> {fd1}")
+    for line in rows:
+        print(line)
+    if shared:
+        for line in asyncio.run(store_metrics(urls)):
+            print(line)
+    tracebacks = 0
+    for router, url, log in routers:
         router.send_signal(signal.SIGTERM)
         code = router.wait(timeout=30)
-        stderr = router.stderr.read().decode() if router.stderr else ""
-        tracebacks = stderr.count("Traceback")
-        print(f"router exit code {code}; tracebacks in its log: {tracebacks}")
-        if accounted != args.requests or tracebacks or any(k.startswith("BROKEN") for k in outcomes):
-            sys.exit(1)
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
+        text = log.read_text(errors="replace")
+        tracebacks += text.count("Traceback")
+        transitions = text.count('"state_store_down"'), text.count('"state_store_up"')
+        print(f"router {url}: exit code {code}; store down/up log lines: {transitions}")
+    print(f"tracebacks in the routers' logs: {tracebacks}")
+    if accounted != args.requests or tracebacks or broken:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

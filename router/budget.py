@@ -2,7 +2,8 @@
 provider account, checked and counted in one state-store call before a request is sent, so the
 router stops short of a provider's limit instead of running into its 429s; with a shared store
 the budget is the pool's, not each replica's. Plus what the provider itself reports is left, from
-the quota of its successful answers (known to the replica that got the answer: it keeps its share).
+the quota of its successful answers (known to the replica that got the answer; a limit a provider
+states becomes a shared window like the configured ones).
 
 Each budget is a store Window (a sliding log): never sending more than `rpm` in any
 `MINUTE_S + WINDOW_MARGIN_S` seconds keeps within whatever window a provider really uses (fixed
@@ -78,8 +79,8 @@ class BudgetLeft:
 class _Reported:
     """What the provider said is left, and how many we sent since it said so.
 
-    The count is the provider's, so every replica hears the same one: each keeps only its share
-    of it. Once the reset time passes the count is back to the limit, not unlimited: for
+    The count is the provider's, so every replica hears the same one, refreshed by every answer;
+    while the store is down each keeps only its share of it. Once the reset time passes the count is back to the limit, not unlimited: for
     REPORT_TTL_S more it allows the reported limit (one request when the provider sent no limit
     and we had run the count down), so a backlog released at the reset is not all sent at once.
     The first answer after the reset brings a fresh report."""
@@ -229,7 +230,11 @@ class Budgets:
         return False
 
     def _share(self, limit: int) -> int:
-        return self._store.replicas().share(limit)
+        # A provider's count is the same for every replica, and every answer brings a fresh one:
+        # while the store is up each replica trusts it whole (dividing it would lock a replica
+        # out, until the reset, whenever its part ran down between two answers). While the store
+        # is down, this replica keeps to its share of it, as of every other budget.
+        return limit if self._store.up else self._store.replicas().share(limit)
 
     # -- what the provider reports ------------------------------------------------------------
 

@@ -122,11 +122,10 @@ class Config:
 
     @property
     def state_secrets(self) -> tuple[str, ...]:
-        """The store URL and its password: never in a log line, an error body or a metric."""
-        if self.state_url is None:
-            return ()
-        password = urlsplit(self.state_url).password
-        return (self.state_url, password) if password else (self.state_url,)
+        """The store URL and its password, when it has one: never in a log line, an error body
+        or a metric. (A URL without one holds nothing secret, and logs name the store by it.)"""
+        password = urlsplit(self.state_url).password if self.state_url else None
+        return (self.state_url, password) if self.state_url and password else ()
 
 
 DEFAULT_ROUTE = RouteConfig(name="free")

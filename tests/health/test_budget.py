@@ -48,6 +48,11 @@ class CountingStore(MemoryStore):
         super().__init__(clock, "me")
         self.asked: list[tuple[Window, ...]] = []
         self._seen = Replicas(tuple(sorted(replicas)), "me")
+        self.answering = True
+
+    @property
+    def up(self) -> bool:
+        return self.answering
 
     def replicas(self) -> Replicas:
         return self._seen
@@ -188,12 +193,16 @@ def test_a_stated_limit_becomes_a_window_in_the_store(clock: FakeClock) -> None:
                                            Window("backend:p/n:rpd", 100, 86400 + WINDOW_MARGIN_S))
 
 
-def test_a_reported_count_is_split_among_the_replicas(clock: FakeClock) -> None:
-    # Every replica hears the provider's count: each keeps its share ("me" is second of three).
+def test_a_reported_count_is_split_among_the_replicas_while_the_store_is_down(
+    clock: FakeClock,
+) -> None:
     store = CountingStore(clock, replicas=("a", "me", "z"))
     budgets = budgets_for(clock, store=store)
     b = backend()
     budgets.observe(b.id, Quota(requests_remaining=7))
+    assert budgets.left(b).rpm_left == 7  # the provider's own count, fresh with every answer
+    store.answering = False
+    # Every replica heard the same count: each keeps its share ("me" is second of three).
     assert budgets.left(b).rpm_left == 2
     assert sends(budgets, b, 3) == [True, True, False]
 
