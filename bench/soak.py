@@ -268,10 +268,10 @@ def run(args: argparse.Namespace, store: redis_server.RedisServer | None, tmp: P
     routers = []
     for n in range(args.replicas):
         port = free_port()
-        with (tmp / f"router{n}.log").open("wb") as log:  # the JSON log lines and any traceback
+        with (tmp / f"router{n}.log").open("wb") as out:  # the JSON log lines and any traceback
             router = subprocess.Popen(
                 [sys.executable, "-m", "router", "serve", "--config", str(config), "--port",
-                 str(port), "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT, env=env)
+                 str(port), "--log-level", "warning"], stdout=out, stderr=subprocess.STDOUT, env=env)
         procs.append(router)
         routers.append((router, f"http://127.0.0.1:{port}", tmp / f"router{n}.log"))
     urls = [url for _, url, _ in routers]
