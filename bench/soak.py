@@ -235,6 +235,10 @@ def main() -> None:
                         help="auto: the replicas share a redis-server of our own")
     parser.add_argument("--outage", type=float, default=0.0,
                         help="seconds the Redis is killed for, once half the requests are done")
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="seconds to wait after the run before measuring memory and "
+                             "descriptors again (65: the minute windows and idle connections "
+                             "are gone)")
     args = parser.parse_args()
     procs: list[subprocess.Popen[bytes]] = []
     tmp = Path(tempfile.mkdtemp())
@@ -289,6 +293,10 @@ def run(args: argparse.Namespace, store: redis_server.RedisServer | None, tmp: P
     rows = asyncio.run(backend_rows(urls, headers))
     time.sleep(2.0)  # let closed connections be reaped, the routers find the store again
     after = [(rss_kib(r.pid), fds(r.pid)) for r, _, _ in routers]
+    settled = None
+    if args.settle > 0:
+        time.sleep(args.settle)
+        settled = [(rss_kib(r.pid), fds(r.pid)) for r, _, _ in routers]
     accounted = sum(outcomes.values())
     upstream = asyncio.run(upstream_stats(ports))
     upstream["requests"] -= before["requests"]
@@ -306,9 +314,14 @@ def run(args: argparse.Namespace, store: redis_server.RedisServer | None, tmp: P
         print(f"  {key:<48} {n:>7}")
     broken = sum(n for k, n in outcomes.items() if "BROKEN" in k)
     print(f"accounted for: {accounted} / {args.requests}; broken: {broken}")
-    for (_, url, _), (rss0, fd0), (rss1, fd1) in zip(routers, base, after, strict=True):
-        print(f"router {url}: RSS {rss0 / 1024:.1f} MiB after warm-up -> {rss1 / 1024:.1f} MiB "
-              f"after; open descriptors: {fd0} -> {fd1}")
+    for n, ((_, url, _), (rss0, fd0), (rss1, fd1)) in enumerate(
+            zip(routers, base, after, strict=True)):
+        line = (f"router {url}: RSS {rss0 / 1024:.1f} MiB after warm-up -> {rss1 / 1024:.1f} "
+                f"MiB after; open descriptors: {fd0} -> {fd1}")
+        if settled is not None:
+            line += (f"; {args.settle:.0f} s later: {settled[n][0] / 1024:.1f} MiB, "
+                     f"{settled[n][1]} descriptors")
+        print(line)
     for line in rows:
         print(line)
     if shared:

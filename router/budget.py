@@ -79,8 +79,11 @@ class BudgetLeft:
 class _Reported:
     """What the provider said is left, and how many we sent since it said so.
 
-    The count is the provider's, so every replica hears the same one, refreshed by every answer;
-    while the store is down each keeps only its share of it. Once the reset time passes the count is back to the limit, not unlimited: for
+    The count is the provider's, refreshed by every answer, so each replica trusts the last one
+    it heard whole, the store up or down: dividing it among the replicas would lock one out
+    until the reset whenever its part ran down between two answers, and a limit the provider
+    states is shared (and split while the store is down) as a window anyway. Once the reset
+    time passes the count is back to the limit, not unlimited: for
     REPORT_TTL_S more it allows the reported limit (one request when the provider sent no limit
     and we had run the count down), so a backlog released at the reset is not all sent at once.
     The first answer after the reset brings a fresh report."""
@@ -91,14 +94,14 @@ class _Reported:
     sent_since: int = 0
     sent_after_reset: int = 0
 
-    def left(self, now: float, share: Callable[[int], int]) -> int | None:
+    def left(self, now: float) -> int | None:
         if now < self.until:
-            return max(share(self.remaining) - self.sent_since, 0)
+            return max(self.remaining - self.sent_since, 0)
         if now >= self.until + REPORT_TTL_S:
             return None
         if self.limit is not None:
-            return max(share(self.limit) - self.sent_after_reset, 0)
-        if self.sent_since >= share(self.remaining):
+            return max(self.limit - self.sent_after_reset, 0)
+        if self.sent_since >= self.remaining:
             return max(1 - self.sent_after_reset, 0)
         return None
 
@@ -218,23 +221,16 @@ class Budgets:
         wait = self._known_full(self.windows(backend), now)
         for unit in UNITS:
             report = self._reported.get((backend.id, unit))
-            if report is not None and report.left(now, self._share) == 0:
+            if report is not None and report.left(now) == 0:
                 wait = max(wait, report.refill_at(now) - now)
         return max(wait, 0.0)
 
     def _reported_out(self, backend_id: str, now: float) -> bool:
         for unit in UNITS:
             report = self._reported.get((backend_id, unit))
-            if report is not None and report.left(now, self._share) == 0:
+            if report is not None and report.left(now) == 0:
                 return True
         return False
-
-    def _share(self, limit: int) -> int:
-        # A provider's count is the same for every replica, and every answer brings a fresh one:
-        # while the store is up each replica trusts it whole (dividing it would lock a replica
-        # out, until the reset, whenever its part ran down between two answers). While the store
-        # is down, this replica keeps to its share of it, as of every other budget.
-        return limit if self._store.up else self._store.replicas().share(limit)
 
     # -- what the provider reports ------------------------------------------------------------
 
@@ -295,7 +291,7 @@ class Budgets:
             left[window.key.rsplit(":", 1)[1]].append(self._rooms.get(window.key, window.limit))
         for unit in UNITS:
             report = self._reported.get((backend.id, unit))
-            if report is not None and (n := report.left(now, self._share)) is not None:
+            if report is not None and (n := report.left(now)) is not None:
                 left[unit].append(n)
         return BudgetLeft(min(left["rpm"], default=None), min(left["rpd"], default=None))
 
