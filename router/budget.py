@@ -71,8 +71,13 @@ def provider_limits(config: Config, name: str) -> Limits:
 
 @dataclass(frozen=True, slots=True)
 class BudgetLeft:
-    rpm_left: int | None
-    rpd_left: int | None
+    """The /status `budget` object: one `<unit>_left` per row of UNITS (None: no such budget)."""
+
+    rpm_left: int | None = None
+    rpd_left: int | None = None
+
+    def items(self) -> list[tuple[str, int | None]]:
+        return [(unit, getattr(self, f"{unit}_left")) for unit in UNITS]
 
 
 @dataclass(slots=True)
@@ -248,6 +253,7 @@ class Budgets:
             if len(self._learned) >= MAX_REMEMBERED:
                 self._learned.clear()
             self._learned[backend_id] = learned
+        # Token counts (quota.tokens_*) join here with the tpm/tpd units.
         reports = (("rpm", quota.requests_remaining, quota.requests_reset_epoch, quota.requests_limit),
                    ("rpd", quota.day_remaining, quota.day_reset_epoch, quota.day_limit))
         for unit, remaining, reset, limit in reports:
@@ -293,12 +299,12 @@ class Budgets:
             report = self._reported.get((backend.id, unit))
             if report is not None and (n := report.left(now)) is not None:
                 left[unit].append(n)
-        return BudgetLeft(min(left["rpm"], default=None), min(left["rpd"], default=None))
+        return BudgetLeft(**{f"{unit}_left": min(rooms, default=None)
+                             for unit, rooms in left.items()})
 
     def _report_left(self, backend: Backend) -> None:
         if self._metrics is None:
             return
-        left = self.left(backend)
-        for unit, n in (("rpm", left.rpm_left), ("rpd", left.rpd_left)):
+        for unit, n in self.left(backend).items():
             if n is not None:
                 self._metrics.budget_left(backend.id, unit, n)

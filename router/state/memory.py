@@ -13,7 +13,7 @@ from router.clock import Clock
 from router.state.store import Cooldown, Full, Replicas, Reservation, Window
 
 MAX_RESPONSES = 10_000
-MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # well inside a pod's memory limit
 
 
 @dataclass(slots=True)
