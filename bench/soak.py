@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -64,6 +65,7 @@ timeout_s = 5
 """
 NEVER_OUT = 1_000_000_000
 CLIENT = "soak"
+SAMPLE_S = 2.0
 CLIENT_KEY = "sk-soak-client"
 
 
@@ -287,9 +289,20 @@ def run(args: argparse.Namespace, store: redis_server.RedisServer | None, tmp: P
     base = [(rss_kib(r.pid), fds(r.pid)) for r, _, _ in routers]
     before = asyncio.run(upstream_stats(ports))
     outage = Outage(store, args.requests // 2, args.outage) if store is not None else None
+    samples: list[list[int]] = []  # every router's RSS, every SAMPLE_S while the load runs
+    stop_sampling = threading.Event()
+
+    def sample() -> None:
+        while not stop_sampling.wait(SAMPLE_S):
+            samples.append([rss_kib(r.pid) for r, _, _ in routers])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     started = time.monotonic()
     outcomes = asyncio.run(load(urls, args.requests, args.concurrency, 1, headers, outage))
     elapsed = time.monotonic() - started
+    stop_sampling.set()
+    sampler.join()
     rows = asyncio.run(backend_rows(urls, headers))
     time.sleep(2.0)  # let closed connections be reaped, the routers find the store again
     after = [(rss_kib(r.pid), fds(r.pid)) for r, _, _ in routers]
@@ -297,6 +310,10 @@ def run(args: argparse.Namespace, store: redis_server.RedisServer | None, tmp: P
     if args.settle > 0:
         time.sleep(args.settle)
         settled = [(rss_kib(r.pid), fds(r.pid)) for r, _, _ in routers]
+    if samples:  # a leak keeps growing; a working set levels off
+        quarters = [samples[min(len(samples) - 1, len(samples) * q // 4)] for q in (1, 2, 3, 4)]
+        print("router RSS (MiB) at 1/4, 1/2, 3/4 and the end of the run: " + "; ".join(
+            ", ".join(f"{q[n] / 1024:.1f}" for q in quarters) for n in range(len(routers))))
     accounted = sum(outcomes.values())
     upstream = asyncio.run(upstream_stats(ports))
     upstream["requests"] -= before["requests"]
