@@ -127,7 +127,8 @@ class Budgets:
         self._clock = clock
         self._metrics = metrics
         self._provider_limits = provider_limits
-        self._windows: dict[tuple[Backend, Limits, Limits], tuple[Window, ...]] = {}
+        # backend id -> (the Backend, its provider's limits, its stated ones, its windows)
+        self._windows: dict[str, tuple[Backend, Limits, Limits, tuple[Window, ...]]] = {}
         # The limits providers state in their answers (x-ratelimit-limit-*), per backend: the
         # same for every replica, so they become shared windows like the configured ones.
         self._learned: dict[str, Limits] = {}
@@ -144,9 +145,10 @@ class Budgets:
         one its provider states) and its provider account's."""
         prov = self._provider_limits(backend.provider)
         learned = self._learned.get(backend.id, NO_LIMITS)
-        cached = self._windows.get((backend, prov, learned))
-        if cached is not None:
-            return cached
+        cached = self._windows.get(backend.id)
+        # On the request path: identity and two small equalities, never a Backend's hash.
+        if cached is not None and cached[0] is backend and cached[1] == prov and cached[2] == learned:
+            return cached[3]
         candidates = (
             (f"backend:{backend.id}", "rpm", _tighter(backend.rpm, learned.rpm)),
             (f"backend:{backend.id}", "rpd", _tighter(backend.rpd, learned.rpd)),
@@ -157,7 +159,7 @@ class Budgets:
                       for scope, unit, limit in candidates if limit is not None)
         if len(self._windows) >= MAX_REMEMBERED:
             self._windows.clear()
-        self._windows[(backend, prov, learned)] = found
+        self._windows[backend.id] = (backend, prov, learned, found)
         return found
 
     # -- sending ------------------------------------------------------------------------------
@@ -180,7 +182,6 @@ class Budgets:
         if isinstance(result, Full):
             for report in reports:
                 report.count(now, -1)
-            self._report_left(backend)
             return None
         recent = self._recent.get(backend.id)
         if recent is None:
@@ -188,7 +189,6 @@ class Budgets:
                 self._recent.clear()
             recent = self._recent[backend.id] = deque(maxlen=RECENT_SENDS)
         recent.append(now)
-        self._report_left(backend)
         return result
 
     async def probe_slot(self, provider: str) -> bool:
@@ -280,7 +280,8 @@ class Budgets:
 
     async def refresh(self, backends: Iterable[Backend]) -> None:
         """Ask the store what every budget of `backends` has left now (one call), for /status
-        and the gauges: windows refill as time passes, with or without requests."""
+        and the gauges (set here only: /metrics refreshes before it answers, so the request
+        path never spends time on them). Windows refill as time passes, requests or not."""
         listed = list(backends)
         windows = list({w.key: w for b in listed for w in self.windows(b)}.values())
         if windows:

@@ -210,6 +210,7 @@ def test_the_budget_gauge_follows_the_tightest_window(clock: FakeClock) -> None:
     budgets = budgets_for(clock, Limits(rpm=5, rpd=100), metrics=metrics)
     b = backend(rpm=3)
     sends(budgets, b, 2)
+    done(budgets.refresh([b]))  # what GET /metrics does before it answers
     gauge = metrics.budget_remaining
     assert gauge.labels(b.id, "rpm")._value.get() == 1
     assert gauge.labels(b.id, "rpd")._value.get() == 98
