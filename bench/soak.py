@@ -237,6 +237,9 @@ def main() -> None:
                         help="auto: the replicas share a redis-server of our own")
     parser.add_argument("--outage", type=float, default=0.0,
                         help="seconds the Redis is killed for, once half the requests are done")
+    parser.add_argument("--budgets", action="store_true",
+                        help="budgets and client-key limits that never run out, with the memory "
+                             "store too (with --redis they are always on)")
     parser.add_argument("--settle", type=float, default=0.0,
                         help="seconds to wait after the run before measuring memory and "
                              "descriptors again (65: the minute windows and idle connections "
@@ -261,16 +264,17 @@ def run(args: argparse.Namespace, store: redis_server.RedisServer | None, tmp: P
             [sys.executable, "-m", "router.demo.upstream", "--port", str(p),
              "--chaos", str(args.chaos)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     shared = store is not None
+    budgets = shared or args.budgets
     config = tmp / "soak.toml"
     config.write_text(CONFIG.format(
         client_limits=(f'client_keys_env = "SOAK_CLIENT_KEYS"\nclient_rpm = {NEVER_OUT}'
-                       if shared else ""),
+                       if budgets else ""),
         state='[state]\nbackend = "redis"\ntimeout_ms = 50\n' if shared else "",
-        providers="".join(PROVIDER.format(i=i, port=p, budget=f"rpm = {NEVER_OUT}" if shared else "")
+        providers="".join(PROVIDER.format(i=i, port=p, budget=f"rpm = {NEVER_OUT}" if budgets else "")
                           for i, p in enumerate(ports))))
     env = {**os.environ, "SOAK_CLIENT_KEYS": f"{CLIENT}:{CLIENT_KEY}",
            "FREEROUTER_REDIS_URL": store.url if store is not None else ""}
-    headers = {"Authorization": f"Bearer {CLIENT_KEY}"} if shared else {}
+    headers = {"Authorization": f"Bearer {CLIENT_KEY}"} if budgets else {}
     routers = []
     for n in range(args.replicas):
         port = free_port()

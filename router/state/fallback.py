@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from router import logs
@@ -34,17 +34,18 @@ from router.state.store import (
 
 HEARTBEAT_S = 1.0  # well inside the replicas' heartbeat TTL (10 s)
 RECOVERY_PROBE_S = 0.5
-# What is replayed after an outage, oldest dropped first: a window is at most a day long, and
-# a replica serves a few hundred requests a second at most.
-MAX_BACKLOG = 50_000
+# What is replayed after an outage, oldest dropped first: a minute and more of a busy
+# replica's grants (about 300 bytes each). A longer outage's oldest grants are mostly out of
+# their minute windows by then anyway.
+MAX_BACKLOG = 20_000
 
 
 class SharedStore(StateStore, Protocol):
     # Set by heartbeat(): a different one means the store lost its data since the last one.
     store_id: str | None
 
-    async def record(self, reservation: Reservation, ago_s: float) -> None:
-        """Count a reservation made `ago_s` seconds ago elsewhere, without asking for room."""
+    async def record_many(self, grants: Sequence[tuple[Reservation, float]]) -> None:
+        """Count reservations made `ago` seconds ago elsewhere, without asking for room."""
         ...
 
     def take_in_doubt(self) -> list[Reservation]:
@@ -55,6 +56,29 @@ class SharedStore(StateStore, Protocol):
 Replay = Callable[[SharedStore], Awaitable[None]]
 # Replays a store that lost its data needs still: what local state does not hold.
 KEPT_ON_RESET = frozenset({"response"})
+REPLAY_BATCH = 200  # grants per pipelined round trip: well inside a 50 ms timeout
+# Rounds of replay while requests keep being served locally (each round replays what came in
+# during the one before); then the store is used again and the rest is replayed after.
+REPLAY_ROUNDS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Grant:
+    """A reservation local state granted while the store was away (and when, monotonic)."""
+
+    reservation: Reservation
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Later:
+    """Any other call the store missed: replayed as it was made."""
+
+    kind: str
+    replay: Replay
+
+
+Pending = _Grant | _Later
 
 
 class FallbackStore:
@@ -70,7 +94,7 @@ class FallbackStore:
         self._sleep = sleep
         self._up = True
         self._down_since = 0.0
-        self._backlog: deque[tuple[str, Replay]] = deque(maxlen=MAX_BACKLOG)
+        self._backlog: deque[Pending] = deque(maxlen=MAX_BACKLOG)
 
     @property
     def up(self) -> bool:
@@ -90,7 +114,7 @@ class FallbackStore:
             logs.log_store_down(self._address, error.op, error.cause)
 
     def _later(self, kind: str, replay: Replay) -> None:
-        self._backlog.append((kind, replay))
+        self._backlog.append(_Later(kind, replay))
 
     async def step(self) -> float:
         """One round of upkeep: a heartbeat while up; while down, a probe and, once it
@@ -108,33 +132,69 @@ class FallbackStore:
                     self._metrics.state_store(True)
                     logs.log_store_up(self._address,
                                       self._clock.monotonic() - self._down_since, replayed)
+                await self._replay()  # what the last round left: requests use the store again
         except StoreError as exc:
             self._failed(exc)
         return HEARTBEAT_S if self._up else RECOVERY_PROBE_S
 
     async def _replay(self) -> int:
-        # Requests keep being served locally (and queue more) while this runs: they are
-        # replayed too, and the store is used again only once nothing is left. First, what
-        # timed out: local state granted those, so the store must not count them as well.
+        """Give the store what it missed, in order, grants batched. Requests keep being served
+        locally (and queue more) meanwhile: each round replays what the one before let in. A
+        failure keeps what is left, the oldest first, for the next try."""
+        # First what timed out: local state granted those, so the store must not count them too.
         for reservation in self._primary.take_in_doubt():
             await self._primary.refund(reservation)
         done = 0
-        while self._backlog:
-            await self._backlog[0][1](self._primary)
-            self._backlog.popleft()
-            done += 1
+        for _ in range(REPLAY_ROUNDS):
+            if not self._backlog:
+                break
+            batch, self._backlog = self._backlog, deque(maxlen=MAX_BACKLOG)
+            try:
+                done += await self._replay_batch(batch)
+            except StoreError:
+                batch.extend(self._backlog)
+                self._backlog = batch
+                raise
+        return done
+
+    async def _replay_batch(self, batch: deque[Pending]) -> int:
+        done = 0
+        while batch:
+            grants: list[tuple[Reservation, float]] = []
+            now = self._clock.monotonic()
+            while batch and isinstance(batch[0], _Grant) and len(grants) < REPLAY_BATCH:
+                grant = batch[0]
+                assert isinstance(grant, _Grant)
+                longest = max((w.span_s for w in grant.reservation.windows), default=0.0)
+                if now - grant.at < longest:  # else it has left every window already
+                    grants.append((grant.reservation, now - grant.at))
+                batch.popleft()
+            if grants:
+                try:
+                    await self._primary.record_many(grants)
+                except StoreError:
+                    batch.extendleft(_Grant(r, now - ago) for r, ago in reversed(grants))
+                    raise
+                done += len(grants)
+            elif batch:
+                item = batch[0]
+                assert isinstance(item, _Later)
+                await item.replay(self._primary)
+                batch.popleft()
+                done += 1
         return done
 
     async def _rebuild(self) -> int:
         """Tell an emptied store what this replica's local state holds; then what it does not."""
-        done = 0
-        for reservation, ago in self._local.grants():
-            await self._primary.record(reservation, ago)
-            done += 1
+        grants = self._local.grants()
+        for start in range(0, len(grants), REPLAY_BATCH):
+            await self._primary.record_many(grants[start:start + REPLAY_BATCH])
+        done = len(grants)
         for cooldown in await self._local.cooldowns():
             await self._primary.set_cooldown(cooldown)
             done += 1
-        self._backlog = deque((item for item in self._backlog if item[0] in KEPT_ON_RESET),
+        self._backlog = deque((item for item in self._backlog
+                               if isinstance(item, _Later) and item.kind in KEPT_ON_RESET),
                               maxlen=MAX_BACKLOG)
         return done + await self._replay()
 
@@ -162,19 +222,8 @@ class FallbackStore:
         if isinstance(local, Full):
             return local
         granted = Reservation(tuple(windows), cost, local.token, local.rooms, local.waits)
-        self._later("grant", self._replay_grant(granted))
+        self._backlog.append(_Grant(granted, self._clock.monotonic()))
         return granted
-
-    def _replay_grant(self, granted: Reservation) -> Replay:
-        at = self._clock.monotonic()
-        longest = max((w.span_s for w in granted.windows), default=0.0)
-
-        async def replay(primary: SharedStore) -> None:
-            ago = self._clock.monotonic() - at
-            if ago < longest:  # else it has left every window already
-                await primary.record(granted, ago)
-
-        return replay
 
     async def adjust(self, reservation: Reservation, cost: int) -> Reservation:
         local = self._local.adjust_now(reservation, cost)
