@@ -183,3 +183,18 @@ async def test_a_store_restarted_between_two_calls_is_rebuilt(
     assert one.store.up
     await two.store.step()
     assert await two.grants(10) == 7
+
+
+async def test_a_long_backlog_is_replayed_in_batches(
+    server: RedisServer, replicas: list[Replica]
+) -> None:
+    one, two = replicas[0], replicas[1]
+    big = Window("backend:p/big:rpm", 3000, 60.0)
+    server.freeze()
+    try:
+        assert await one.grants(450, big) == 450  # its share is 1000
+    finally:
+        server.thaw()
+    await one.store.step()
+    assert one.store.up
+    assert await two.store.room([big]) == (3000 - 450,)
