@@ -44,9 +44,9 @@ from router.proxy import Proxy
 from router.readiness import Readiness
 from router.recent import RecentRequests
 from router.runtime import Runtime, RuntimeRef, build_runtime
-from router.ui.console import Console
 from router.state.backends import STORES, StoreSettings, replica_id
 from router.state.store import OPS, StateStore
+from router.ui.console import Console
 
 RETIRED: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("retired_runtimes")
 
