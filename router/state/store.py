@@ -156,7 +156,3 @@ class StateStore(Protocol):
 
     async def aclose(self) -> None: ...
 
-
-def fits(windows: Sequence[Window], cost: int) -> bool:
-    """Whether `cost` can ever fit every window (a cost above a limit never will)."""
-    return all(cost <= w.limit for w in windows)
