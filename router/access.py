@@ -1,16 +1,18 @@
 """What a finished client request leaves behind, all from its one Call record: the request
-metrics, the token counters and the access-log line."""
+metrics, the token counters, the access-log line and its entry in the recent-requests ring."""
 
 from __future__ import annotations
 
 from router import logs
 from router.call import Call
 from router.metrics import Metrics
+from router.recent import RecentRequests
 
 
 class Access:
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, recent: RecentRequests) -> None:
         self._metrics = metrics
+        self._recent = recent
 
     def done(self, call: Call, duration_s: float) -> None:
         metrics = self._metrics
@@ -25,3 +27,4 @@ class Access:
             prompt_tokens=call.prompt_tokens, completion_tokens=call.completion_tokens,
             client=call.client, stream=call.stream, error=call.error,
         )
+        self._recent.record(call, duration_s)

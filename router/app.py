@@ -82,11 +82,11 @@ def create_app(
     app[BUDGETS] = budgets
     app[CLIENT_LIMITS] = ClientLimits(store)
     app[METRICS] = metrics
-    app[ACCESS] = Access(metrics)
     app[HEALTH] = health
     app[PLUGINS] = plugins
     app[READINESS] = Readiness()
     app[RECENT] = RecentRequests(clock)
+    app[ACCESS] = Access(metrics, app[RECENT])
     app[PROXY] = Proxy(health, budgets, metrics, clock, sleep)
     app[RUNTIME] = RuntimeRef(build_runtime(config, plugins, rng))
     if reload_config is not None:

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from router.api.auth import admit, is_open
 from router.api.error_responses import error_response, http_error_response, internal_error_response
-from router.appkeys import ACCESS, CLIENT_LIMITS, CLOCK, RECENT, RUNTIME
+from router.appkeys import ACCESS, CLIENT_LIMITS, CLOCK, RUNTIME
 from router.call import Call
 from router.errors import RouterError
 from router.request_ids import RequestIds
@@ -50,9 +50,7 @@ def make_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
         finally:
             call.status = response.status if response is not None else 499  # client went away
             if request.path.startswith("/v1/"):
-                duration_s = clock.monotonic() - call.started
-                app[ACCESS].done(call, duration_s)
-                app[RECENT].record(call, duration_s)
+                app[ACCESS].done(call, clock.monotonic() - call.started)
         return response
 
     return middleware

@@ -16,8 +16,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from router.access import Access
 from router.app import create_app
-from router.appkeys import RECENT
+from router.appkeys import ACCESS, METRICS, RECENT
 from router.call import Call
 from router.config import parse
 from router.demo.upstream import FakeUpstream
@@ -118,6 +119,7 @@ async def router(aiohttp_server: Server, aiohttp_client: Client) -> Callable[...
         app = create_app(config, plugins, clock=FakeClock(), rng=random.Random(1))
         if ring is not None:
             app[RECENT] = ring
+            app[ACCESS] = Access(app[METRICS], ring)
         return await aiohttp_client(await aiohttp_server(app))
 
     return make
