@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from providers.transport import Transport, check_anthropic_event
+from providers.exchange import Exchange, check_anthropic_event, transport_for
+from providers.transport import AsyncTransport
 from router.errors import BadResponse
 from router.types import JSON
 from router.upstream import ProviderSettings, UpstreamReply, UpstreamRequest
@@ -18,8 +19,8 @@ CLIENT_HEADERS = ("anthropic-version", "anthropic-beta")
 
 
 class AnthropicProvider:
-    def __init__(self, settings: ProviderSettings) -> None:
-        self._transport = Transport(settings)
+    def __init__(self, settings: ProviderSettings, transport: AsyncTransport | None = None) -> None:
+        self._transport = Exchange(transport or transport_for(settings), settings.wall)
         self._messages_url = f"{settings.base_url}/messages"
         self._models_url = f"{settings.base_url}/models"
         self._headers = {

@@ -16,10 +16,9 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from providers.discovery import DISCOVERY_METHODS, answers
 from providers.model_lists import DiscoveredModel, matches_globs
+from providers.transport import AiohttpTransport, Timeouts
 from router.types import Api, Capability
 
 _CATALOG_FILE = "catalog.toml"
@@ -311,7 +310,9 @@ async def probe_local(
             continue
         if url is not None:
             urls[preset.name] = url
-    timeout = aiohttp.ClientTimeout(total=timeout_s)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        up = await asyncio.gather(*(answers(session, url) for url in urls.values()))
+    transport = AiohttpTransport(Timeouts(total_s=timeout_s))
+    try:
+        up = await asyncio.gather(*(answers(transport, url) for url in urls.values()))
+    finally:
+        await transport.aclose()
     return frozenset(name for name, answered in zip(urls, up, strict=True) if answered)

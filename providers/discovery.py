@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-import aiohttp
 import orjson
 
 from providers.model_lists import (
@@ -21,8 +20,9 @@ from providers.model_lists import (
     parse_openai_models,
     parse_openrouter_free,
 )
+from providers.transport import AsyncTransport
 from providers.upstream_errors import classify
-from router.errors import BadResponse, UpstreamConnectError, UpstreamTimeout
+from router.errors import BadResponse, UpstreamError
 from router.types import DISCOVERY_METHODS
 
 # ---- fetching -----------------------------------------------------------------------------------
@@ -33,8 +33,11 @@ def _server_root(base_url: str) -> str:
     return base_url.rstrip("/").removesuffix("/v1")
 
 
+MAX_LISTING_BYTES = 64 * 1024 * 1024  # OpenRouter's full listing is a few MB
+
+
 async def _request_json(
-    session: aiohttp.ClientSession,
+    transport: AsyncTransport,
     method: str,
     url: str,
     headers: Mapping[str, str],
@@ -43,23 +46,20 @@ async def _request_json(
     params: Mapping[str, str] | None = None,
     json_body: object = None,
 ) -> object:
-    """One request mapped into the router's error tree, so the refresher treats a failed listing
-    the way it treats a failed request."""
+    """One request in the router's error tree (the transport maps the HTTP library's), so the
+    refresher treats a failed listing the way it treats a failed request."""
+    data = None if json_body is None else orjson.dumps(json_body)
+    if data is not None:
+        headers = {**headers, "Content-Type": "application/json"}
+    response = await transport.request(method, url, headers, data, params)
     try:
-        async with session.request(
-            method, url, headers=dict(headers), params=params, json=json_body
-        ) as response:
-            body = await response.read()
-            if response.status >= 400:
-                raise classify(response.status, response.headers, body, now=now)
-            if response.status != 200:
-                raise BadResponse(f"model list answered {response.status}")
-    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-        raise UpstreamTimeout("model list timed out") from exc
-    except aiohttp.ClientConnectionError as exc:
-        raise UpstreamConnectError(f"model list: {type(exc).__name__}") from exc
-    except aiohttp.ClientError as exc:
-        raise BadResponse(f"model list: {type(exc).__name__}") from exc
+        body = await response.read(MAX_LISTING_BYTES)
+    finally:
+        response.release()
+    if response.status >= 400:
+        raise classify(response.status, response.headers, body, now=now)
+    if response.status != 200:
+        raise BadResponse(f"model list answered {response.status}")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -68,16 +68,16 @@ async def _request_json(
 
 @dataclass(frozen=True, slots=True)
 class _Fetch:
-    session: aiohttp.ClientSession
+    transport: AsyncTransport
     base_url: str
     headers: Mapping[str, str]
     now: float
 
     async def get(self, url: str, params: Mapping[str, str] | None = None) -> object:
-        return await _request_json(self.session, "GET", url, self.headers, self.now, params=params)
+        return await _request_json(self.transport, "GET", url, self.headers, self.now, params=params)
 
     async def post(self, url: str, body: object) -> object:
-        return await _request_json(self.session, "POST", url, self.headers, self.now, json_body=body)
+        return await _request_json(self.transport, "POST", url, self.headers, self.now, json_body=body)
 
 
 async def _none(fetch: _Fetch) -> list[DiscoveredModel]:
@@ -131,7 +131,7 @@ _METHODS: Mapping[str, Callable[[_Fetch], Awaitable[list[DiscoveredModel]]]] = M
 
 
 async def discover(
-    session: aiohttp.ClientSession, method: str, base_url: str, api_key: str | None, now: float
+    transport: AsyncTransport, method: str, base_url: str, api_key: str | None, now: float
 ) -> list[DiscoveredModel]:
     """List the models behind `base_url` by `method`. Raises an UpstreamError (classified like a
     failed request) when the listing cannot be had, so the caller keeps its previous pool."""
@@ -140,17 +140,20 @@ async def discover(
     except KeyError:
         raise ValueError(f"unknown discovery method {method!r}") from None
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    return await run(_Fetch(session, base_url.rstrip("/"), headers, now))
+    return await run(_Fetch(transport, base_url.rstrip("/"), headers, now))
 
 
-async def answers(session: aiohttp.ClientSession, url: str) -> bool:
+async def answers(transport: AsyncTransport, url: str) -> bool:
     """Whether a local server answers 200 at `url` (for `--local`); any failure means no."""
     try:
-        async with session.get(url) as response:
-            await response.read()
-            return response.status == 200
-    except (TimeoutError, aiohttp.ClientError):
+        response = await transport.request("GET", url, {})
+        try:
+            await response.read(MAX_LISTING_BYTES)
+        finally:
+            response.release()
+    except UpstreamError:
         return False
+    return response.status == 200
 
 
 __all__ = ["DISCOVERY_METHODS", "answers", "discover"]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from providers.transport import Transport, check_openai_event
+from providers.exchange import Exchange, check_openai_event, transport_for
+from providers.transport import AsyncTransport
 from router.errors import BadResponse
 from router.types import JSON
 from router.upstream import ProviderSettings, UpstreamReply, UpstreamRequest
 
 
 class OpenAIProvider:
-    def __init__(self, settings: ProviderSettings) -> None:
-        self._transport = Transport(settings)
+    def __init__(self, settings: ProviderSettings, transport: AsyncTransport | None = None) -> None:
+        self._transport = Exchange(transport or transport_for(settings), settings.wall)
         self._chat_url = f"{settings.base_url}/chat/completions"
         self._models_url = f"{settings.base_url}/models"
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}

@@ -1,176 +1,187 @@
-"""HTTP plumbing shared by the provider adapters: one pooled aiohttp session per provider, and
-the mapping of every foreign failure (aiohttp, OS, JSON, HTTP status) into router.errors."""
+"""The one outbound HTTP seam. Every call the router makes (upstream requests, probes, discovery,
+local-server checks, `freerouter status`) goes through an `AsyncTransport`, and every foreign
+failure of the HTTP library is mapped, in one table, into router.errors: the library is named in
+this module only, as httpx keeps httpcore behind its transports.
+
+    AsyncTransport.request(...) -> TransportResponse      (raises UpstreamError subclasses)
+    TransportResponse.read(limit) / .chunk() / .release()  (raise them too, mid-body)
+
+`AiohttpTransport` is the real one (one pooled session, created on first use so that it binds to
+the running loop); tests build a MockTransport from a function instead of patching."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Protocol
 
 import aiohttp
-import orjson
+from aiohttp import client_exceptions as ce
 
-from providers.ratelimits import quota_from_headers
-from providers.sse import SSEDecoder
-from providers.upstream_errors import classify, classify_stream_error
-from router.errors import (
-    BadResponse,
-    StreamError,
-    UpstreamConnectError,
-    UpstreamError,
-    UpstreamTimeout,
-)
-from router.types import JSON
-from router.upstream import ProviderSettings, UpstreamReply
+from router.errors import BadResponse, UpstreamConnectError, UpstreamError, UpstreamTimeout
 
-MAX_BODY_BYTES = 32 * 1024 * 1024  # a JSON answer bigger than this is not a chat completion
-ERROR_BODY_BYTES = 64 * 1024
 READ_CHUNK = 64 * 1024
 
-StreamCheck = Callable[[JSON], None]  # raises StreamError for an in-band error event
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    total_s: float | None = None  # the whole exchange, body included
+    connect_s: float | None = None
+    read_s: float | None = None  # the first byte, and every gap between reads
 
 
-class Transport:
-    def __init__(self, settings: ProviderSettings) -> None:
-        self.settings = settings
-        self._session: aiohttp.ClientSession | None = None
+class TransportResponse(Protocol):
+    status: int
+    headers: Mapping[str, str]
+
+    async def read(self, limit: int, *, truncate: bool = False) -> bytes:
+        """The whole body; past `limit` bytes BadResponse, or the first `limit` if `truncate`."""
+        ...
+
+    async def chunk(self) -> bytes:
+        """The next bytes of the body as they arrive; b"" once it has ended."""
+        ...
+
+    def release(self) -> None:
+        """Free the connection (closing it if the body was not read to its end)."""
+        ...
+
+
+class AsyncTransport(Protocol):
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> TransportResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+# -- the exception map ---------------------------------------------------------------------------
+
+def _timeout(_: BaseException) -> UpstreamError:
+    return UpstreamTimeout("the upstream did not answer in time")
+
+
+def _connect(exc: BaseException) -> UpstreamError:
+    return UpstreamConnectError(f"cannot connect to the upstream: {exc.__class__.__name__}")
+
+
+def _broken(exc: BaseException) -> UpstreamError:
+    return UpstreamConnectError(f"upstream connection failed: {exc.__class__.__name__}")
+
+
+def _cut(_: BaseException) -> UpstreamError:
+    return BadResponse("the upstream closed the connection before a complete answer")
+
+
+def _unusable(exc: BaseException) -> UpstreamError:
+    return BadResponse(f"unusable upstream answer: {exc.__class__.__name__}")
+
+
+# Looked up along the exception's MRO, so the most specific entry wins. Every exception aiohttp's
+# client exports has an entry of its own or a deliberate ancestor's (a test holds this).
+_MAP: Mapping[type[BaseException], Callable[[BaseException], UpstreamError]] = MappingProxyType({
+    ce.ServerTimeoutError: _timeout,  # also ConnectionTimeoutError, SocketTimeoutError
+    TimeoutError: _timeout,
+    ce.ClientConnectorError: _connect,  # DNS, refused, TLS, proxy
+    ce.ServerFingerprintMismatch: _connect,
+    ce.InvalidURL: _connect,
+    ce.NonHttpUrlClientError: _connect,
+    ce.RedirectClientError: _connect,
+    ce.ServerDisconnectedError: _cut,
+    ce.ClientPayloadError: _cut,
+    ce.ClientConnectionResetError: _cut,
+    ce.UploadAbortedError: _broken,
+    ce.ClientOSError: _broken,
+    ce.ServerConnectionError: _broken,
+    ce.ClientConnectionError: _broken,
+    ce.ClientResponseError: _unusable,  # ContentTypeError, proxy and handshake errors
+    ce.WSMessageTypeError: _unusable,
+    ce.ClientError: _unusable,
+    ConnectionError: _broken,
+    OSError: _broken,
+    Exception: _unusable,
+})
+
+
+def map_exception(exc: BaseException) -> BaseException:
+    """A foreign exception as the router's; ours, cancellation and BaseExceptions pass as they are."""
+    if isinstance(exc, UpstreamError | asyncio.CancelledError) or not isinstance(exc, Exception):
+        return exc
+    for klass in type(exc).__mro__:
+        mapped = _MAP.get(klass)
+        if mapped is not None:
+            return mapped(exc)
+    return _unusable(exc)  # unreachable: Exception is in the table
+
+
+# -- aiohttp -------------------------------------------------------------------------------------
+
+class _AiohttpResponse:
+    __slots__ = ("_resp", "headers", "status")
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status = resp.status
+        self.headers: Mapping[str, str] = resp.headers
+
+    async def read(self, limit: int, *, truncate: bool = False) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        content = self._resp.content
+        try:
+            while True:
+                chunk = await content.read(READ_CHUNK)
+                if not chunk:
+                    return b"".join(parts)
+                size += len(chunk)
+                if size > limit:
+                    if truncate:
+                        parts.append(chunk[: limit - size + len(chunk)])
+                        return b"".join(parts)
+                    raise BadResponse(f"the upstream's answer is larger than {limit} bytes")
+                parts.append(chunk)
+        except BaseException as exc:
+            raise map_exception(exc) from None
+
+    async def chunk(self) -> bytes:
+        try:
+            return await self._resp.content.readany()
+        except BaseException as exc:
+            raise map_exception(exc) from None
+
+    def release(self) -> None:
+        self._resp.release()
+
+
+class AiohttpTransport:
+    def __init__(self, timeouts: Timeouts = Timeouts()) -> None:
         self._timeout = aiohttp.ClientTimeout(
-            total=settings.total_timeout_s, sock_connect=settings.connect_timeout_s,
-            sock_read=settings.timeout_s,
-        )
+            total=timeouts.total_s, sock_connect=timeouts.connect_s, sock_read=timeouts.read_s)
+        self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
-        # Created lazily so that it binds to the running loop.
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True),
-                timeout=self._timeout,
-                json_serialize=lambda o: orjson.dumps(o).decode(),
-                auto_decompress=True,
-                skip_auto_headers=("User-Agent",),
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300,
+                                               enable_cleanup_closed=True),
+                timeout=self._timeout, auto_decompress=True, skip_auto_headers=("User-Agent",),
             )
         return self._session
+
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> TransportResponse:
+        try:
+            resp = await self._client().request(method, url, headers=headers, data=body,
+                                                params=params)
+        except BaseException as exc:
+            raise map_exception(exc) from None
+        return _AiohttpResponse(resp)
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
-
-    async def post(
-        self, url: str, headers: Mapping[str, str], body: JSON, stream: bool, check: StreamCheck
-    ) -> UpstreamReply:
-        data = orjson.dumps(body)
-        try:
-            resp = await self._client().post(url, data=data, headers=headers)
-        except BaseException as exc:
-            raise _map(exc) from None
-        try:
-            now = time.time()
-            if resp.status >= 300:
-                raw = await _read_limited(resp, ERROR_BODY_BYTES, truncate=True)
-                raise classify(resp.status, resp.headers, raw, now=now)
-            quota = quota_from_headers(resp.headers, now)
-            if stream and "text/event-stream" in resp.headers.get("Content-Type", ""):
-                return UpstreamReply(resp.status, resp.headers, events=_events(resp, check),
-                                     release=resp.release, quota=quota)
-            # A JSON answer to a stream request is read whole; the proxy counts it as a
-            # bad_response and fails over.
-            raw = await _read_limited(resp, MAX_BODY_BYTES)
-            resp.release()
-            return UpstreamReply(resp.status, resp.headers, json=_json(raw), quota=quota)
-        except BaseException as exc:
-            resp.release()
-            raise _map(exc) from None
-
-    async def get(self, url: str, headers: Mapping[str, str]) -> None:
-        try:
-            async with self._client().get(url, headers=headers) as resp:
-                if resp.status >= 300:
-                    raw = await _read_limited(resp, ERROR_BODY_BYTES, truncate=True)
-                    raise classify(resp.status, resp.headers, raw, now=time.time())
-                await _read_limited(resp, MAX_BODY_BYTES)
-        except BaseException as exc:
-            raise _map(exc) from None
-
-
-def _map(exc: BaseException) -> BaseException:
-    """Foreign exceptions into the router's tree; ours and cancellation pass through."""
-    if isinstance(exc, UpstreamError | asyncio.CancelledError) or not isinstance(exc, Exception):
-        return exc
-    if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
-        return UpstreamTimeout("the upstream did not answer in time")
-    if isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError):
-        return UpstreamConnectError(f"cannot connect to the upstream: {exc.__class__.__name__}")
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return BadResponse("the upstream closed the connection before a complete answer")
-    if isinstance(exc, aiohttp.ClientError | OSError):
-        return UpstreamConnectError(f"upstream connection failed: {exc.__class__.__name__}")
-    return BadResponse(f"unusable upstream answer: {exc.__class__.__name__}")
-
-
-def _json(raw: bytes) -> JSON:
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadResponse("the upstream answered with something that is not JSON") from None
-    if not isinstance(parsed, dict):
-        raise BadResponse("the upstream's JSON answer is not an object")
-    return parsed
-
-
-async def _read_limited(resp: aiohttp.ClientResponse, limit: int, truncate: bool = False) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await resp.content.read(READ_CHUNK)
-        if not chunk:
-            return b"".join(parts)
-        size += len(chunk)
-        if size > limit:
-            if truncate:
-                parts.append(chunk[: limit - size + len(chunk)])
-                return b"".join(parts)
-            raise BadResponse(f"the upstream's answer is larger than {limit} bytes")
-        parts.append(chunk)
-
-
-async def _events(resp: aiohttp.ClientResponse, check: StreamCheck) -> AsyncIterator[JSON]:
-    decoder = SSEDecoder()
-    try:
-        while True:
-            try:
-                chunk = await resp.content.readany()
-            except BaseException as exc:
-                mapped = _map(exc)
-                if isinstance(mapped, BadResponse):
-                    raise StreamError("the upstream stream broke off") from None
-                raise mapped from None
-            frames = decoder.feed(chunk) if chunk else decoder.flush()
-            for _event, data in frames:
-                if data == b"[DONE]":
-                    return
-                try:
-                    event = orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    raise StreamError("the upstream sent a malformed stream event") from None
-                if not isinstance(event, dict):
-                    raise StreamError("the upstream sent a stream event that is not an object")
-                check(event)
-                yield event
-            if not chunk:
-                return
-    except ValueError as exc:  # the decoder's buffer limit
-        raise StreamError(str(exc)) from None
-    finally:
-        resp.release()
-
-
-def check_openai_event(event: JSON) -> None:
-    if "error" in event:
-        raise classify_stream_error(event)
-    if not isinstance(event.get("choices", ()), list | tuple):
-        raise StreamError("the upstream sent a malformed stream chunk")
-
-
-def check_anthropic_event(event: JSON) -> None:
-    if event.get("type") == "error":
-        raise classify_stream_error(event)

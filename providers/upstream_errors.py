@@ -8,7 +8,6 @@ providers.ratelimits; this module holds the rule table that decides on them."""
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -347,11 +346,10 @@ _STREAM_STATUS: Mapping[str, int] = MappingProxyType(
 )
 
 
-def classify_stream_error(event: Mapping[str, Any], *, now: float | None = None) -> UpstreamError:
+def classify_stream_error(event: Mapping[str, Any], *, now: float) -> UpstreamError:
     """An error event inside a 200 stream: OpenRouter's chunk `{"error": {code, message, metadata}}`
     or Anthropic's `{"type": "error", "error": {type, message}}`. With no status to go on the answer
     is a StreamError."""
-    moment = time.time() if now is None else now
     body = error_body(dict(event))
     code = as_dict(event.get("error")).get("code")
     if isinstance(code, str) and code.isdigit():
@@ -361,4 +359,4 @@ def classify_stream_error(event: Mapping[str, Any], *, now: float | None = None)
         status = next((_STREAM_STATUS[c] for c in sorted(body.codes) if c in _STREAM_STATUS), None)
     if status is None:
         return StreamError(f"stream error: {readable_message(body.message) or 'no message'}")
-    return _classify(status, {}, body, moment)
+    return _classify(status, {}, body, now)

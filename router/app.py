@@ -88,9 +88,9 @@ def create_app(
     app[RECENT] = RecentRequests(clock)
     app[ACCESS] = Access(metrics, app[RECENT])
     app[PROXY] = Proxy(health, budgets, metrics, clock, sleep)
-    app[RUNTIME] = RuntimeRef(build_runtime(config, plugins, rng))
+    app[RUNTIME] = RuntimeRef(build_runtime(config, plugins, rng, clock.wall))
     if reload_config is not None:
-        app[RELOADER] = lambda: build_runtime(reload_config(), plugins, rng)
+        app[RELOADER] = lambda: build_runtime(reload_config(), plugins, rng, clock.wall)
     app[RETIRED] = set()
     app.router.add_post("/v1/chat/completions", openai.chat_completions)
     app.router.add_post("/v1/messages", anthropic.messages)

@@ -20,12 +20,12 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from providers.catalog import Preset, load_catalog
 from providers.discovery import discover
 from providers.model_lists import DiscoveredModel, matches_globs
+from providers.transport import AiohttpTransport, AsyncTransport
 from router.clock import Clock
 from router.config import Config, ModelConfig, ProviderConfig
 from router.errors import UpstreamError
@@ -142,7 +142,7 @@ class Refresher:
         self._lock = asyncio.Lock()  # one round at a time: the loop and a caller may overlap
         self._wake = asyncio.Event()
         self._round_done = asyncio.Condition()
-        self._session: aiohttp.ClientSession | None = None
+        self._transport: AsyncTransport | None = None
         self.rounds = 0  # rounds finished, for tests and the curious
 
     # -- the pool -------------------------------------------------------------------------------
@@ -229,20 +229,23 @@ class Refresher:
         self, provider: ProviderConfig, api_key: str | None
     ) -> tuple[DiscoveredModel, ...] | None:
         """One provider's listing, or None (logged) when it cannot be had."""
-        session = self._session
-        if session is None:  # refresh_now() outside the app's lifecycle (a test, a tool)
-            async with aiohttp.ClientSession() as own:
+        transport = self._transport
+        if transport is None:  # refresh_now() outside the app's lifecycle (a test, a tool)
+            own = AiohttpTransport()
+            try:
                 return await self._fetch(own, provider, api_key)
-        return await self._fetch(session, provider, api_key)
+            finally:
+                await own.aclose()
+        return await self._fetch(transport, provider, api_key)
 
     async def _fetch(
-        self, session: aiohttp.ClientSession, provider: ProviderConfig, api_key: str | None
+        self, transport: AsyncTransport, provider: ProviderConfig, api_key: str | None
     ) -> tuple[DiscoveredModel, ...] | None:
         kept = self._listings.get(provider.name)
         try:
             async with asyncio.timeout(provider.connect_timeout_s + provider.timeout_s):
                 models = await discover(
-                    session, provider.discover, provider.base_url, api_key, self._clock.wall()
+                    transport, provider.discover, provider.base_url, api_key, self._clock.wall()
                 )
         except (UpstreamError, TimeoutError) as exc:
             reason = exc.reason.value if isinstance(exc, UpstreamError) else "timeout"
@@ -292,7 +295,7 @@ class Refresher:
         """cleanup_ctx entry: list at startup (waiting up to `startup_wait_s` for it, so the
         server opens with its models), refresh in the background, stop before the runtime
         closes."""
-        self._session = aiohttp.ClientSession()
+        self._transport = AiohttpTransport()
         task = asyncio.get_running_loop().create_task(self._loop())
         try:
             with contextlib.suppress(TimeoutError):
@@ -302,8 +305,8 @@ class Refresher:
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-            await self._session.close()
-            self._session = None
+            await self._transport.aclose()
+            self._transport = None
 
 
 def _log_changes(before: Config, after: Config) -> None:

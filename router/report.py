@@ -6,10 +6,14 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 
-import aiohttp
+import orjson
 
+from providers.transport import AiohttpTransport, Timeouts
 from router.config import Config
 from router.state.backends import NEEDS_URL, safe_address
+
+STATUS_TIMEOUT_S = 10.0
+MAX_STATUS_BYTES = 16 * 1024 * 1024
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -55,13 +59,18 @@ def state_line(config: Config) -> str:
 
 async def fetch_status(url: str, key: str | None) -> str:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
-        url.rstrip("/") + "/status", headers=headers
-    ) as resp:
-        if resp.status != 200:
-            raise RuntimeError(f"{url}/status answered {resp.status}")
-        data = await resp.json()
+    transport = AiohttpTransport(Timeouts(total_s=STATUS_TIMEOUT_S))
+    try:
+        resp = await transport.request("GET", url.rstrip("/") + "/status", headers)
+        try:
+            raw = await resp.read(MAX_STATUS_BYTES)
+        finally:
+            resp.release()
+    finally:
+        await transport.aclose()
+    if resp.status != 200:
+        raise RuntimeError(f"{url}/status answered {resp.status}")
+    data = orjson.loads(raw)
     rows = []
     for b in data.get("backends", []):
         budget = b.get("budget") or {}

@@ -4,7 +4,7 @@ and swapped whole on reload, so a request sees one consistent pool from start to
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from router.config import Config
@@ -34,14 +34,17 @@ class RuntimeRef:
         self.current = runtime
 
 
-def build_runtime(config: Config, plugins: Plugins, rng: random.Random) -> Runtime:
+def build_runtime(
+    config: Config, plugins: Plugins, rng: random.Random, wall: Callable[[], float]
+) -> Runtime:
+    """`wall` is the injected clock's epoch time, for the providers' reset times."""
     providers: dict[str, Provider] = {}
     for p in config.providers:
         factory = plugins.providers[p.api.value]
         providers[p.name] = factory(ProviderSettings(
             name=p.name, base_url=p.base_url, api_key=config.keys.get(p.name),
             timeout_s=p.timeout_s, connect_timeout_s=p.connect_timeout_s,
-            total_timeout_s=p.total_timeout_s,
+            total_timeout_s=p.total_timeout_s, wall=wall,
         ))
     secrets = tuple(k for k in (*config.keys.values(), *config.client_keys, *config.state_secrets)
                     if k)

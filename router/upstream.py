@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from router.clock import SystemClock
 from router.types import JSON, Backend
 
 
@@ -20,6 +21,8 @@ class ProviderSettings:
     timeout_s: float  # first byte, and every gap between stream chunks
     connect_timeout_s: float
     total_timeout_s: float | None = None  # the whole exchange, streams included
+    # Epoch seconds, for provider reset times and Retry-After dates (the injected clock's).
+    wall: Callable[[], float] = field(default_factory=lambda: SystemClock().wall)
 
 
 @dataclass(frozen=True, slots=True)

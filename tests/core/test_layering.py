@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # Modules that put the application together: they may name concrete provider modules.
-ASSEMBLY = frozenset({"router.app", "router.cli", "router.discovery"})
+ASSEMBLY = frozenset({"router.app", "router.cli", "router.discovery", "router.report"})
 # The seam providers plug into: all they may see of the router.
 PROVIDER_SEAM = frozenset({"router.types", "router.errors", "router.upstream"})
 STRATEGY_SEAM = frozenset({"router.types"})

@@ -4,10 +4,10 @@ and `discover` against fake providers on loopback."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-import aiohttp
 import pytest
 from aiohttp import web
 from hypothesis import given
@@ -27,6 +27,7 @@ from providers.model_lists import (
     parse_openai_models,
     parse_openrouter_free,
 )
+from providers.transport import AiohttpTransport
 from router.errors import BadResponse, RateLimited, UpstreamClientError, UpstreamConnectError
 from router.types import Capability
 
@@ -554,6 +555,15 @@ def test_globs_exclude_wins_and_empty_include_admits(name, include, exclude):
         assert matches_globs(name, include, ())
 
 
+@asynccontextmanager
+async def real_transport() -> AsyncIterator[AiohttpTransport]:
+    transport = AiohttpTransport()
+    try:
+        yield transport
+    finally:
+        await transport.aclose()
+
+
 # ---- discover() against loopback fakes ----------------------------------------------------------
 
 
@@ -583,7 +593,7 @@ async def fake_provider(aiohttp_server, routes: Mapping[tuple[str, str], Handler
 
 async def test_discover_openrouter_free_over_http(aiohttp_server):
     server, seen = await fake_provider(aiohttp_server, {("GET", "/api/v1/models"): OPENROUTER_MODELS})
-    async with aiohttp.ClientSession() as session:
+    async with real_transport() as session:
         found = await discover(
             session, "openrouter-free", str(server.make_url("/api/v1")), "sk-or-v1-test", NOW
         )
@@ -593,7 +603,7 @@ async def test_discover_openrouter_free_over_http(aiohttp_server):
 
 async def test_discover_models_without_key_sends_no_authorization(aiohttp_server):
     server, seen = await fake_provider(aiohttp_server, {("GET", "/openai/v1/models"): GROQ_MODELS})
-    async with aiohttp.ClientSession() as session:
+    async with real_transport() as session:
         found = await discover(session, "models", str(server.make_url("/openai/v1/")), None, NOW)
     assert [m.name for m in found] == ["openai/gpt-oss-120b", "whisper-large-v3"]
     assert "Authorization" not in seen[0].headers
@@ -607,7 +617,7 @@ async def test_discover_ollama_tags_then_show(aiohttp_server):
     server, seen = await fake_provider(
         aiohttp_server, {("GET", "/api/tags"): OLLAMA_TAGS, ("POST", "/api/show"): show}
     )
-    async with aiohttp.ClientSession() as session:
+    async with real_transport() as session:
         found = await discover(session, "ollama", str(server.make_url("/v1")), None, NOW)
     assert [m.name for m in found] == ["qwen3:8b", "llava:7b"]
     assert sum(r.path == "/api/show" for r in seen) == 3
@@ -617,7 +627,7 @@ async def test_discover_cloudflare_search_path_and_task(aiohttp_server):
     path = "/client/v4/accounts/acct123/ai/models/search"
     server, seen = await fake_provider(aiohttp_server, {("GET", path): CLOUDFLARE_SEARCH})
     base = str(server.make_url("/client/v4/accounts/acct123/ai/v1"))
-    async with aiohttp.ClientSession() as session:
+    async with real_transport() as session:
         found = await discover(session, "cloudflare", base, "cf-token", NOW)
     assert len(found) == 2
     assert seen[0].query["task"] == "Text Generation"
@@ -633,7 +643,7 @@ async def test_discover_lmstudio_and_llamacpp(aiohttp_server):
         },
     )
     base = str(server.make_url("/v1"))
-    async with aiohttp.ClientSession() as session:
+    async with real_transport() as session:
         assert await discover(session, "lmstudio", base, None, NOW) == [
             DiscoveredModel("m", frozenset(), None)
         ]
@@ -643,12 +653,12 @@ async def test_discover_lmstudio_and_llamacpp(aiohttp_server):
 
 
 async def test_discover_none_makes_no_request():
-    async with aiohttp.ClientSession() as session:
+    async with real_transport() as session:
         assert await discover(session, "none", "http://127.0.0.1:9/v1", "k", NOW) == []
 
 
 async def test_discover_unknown_method():
-    async with aiohttp.ClientSession() as session:
+    async with real_transport() as session:
         with pytest.raises(ValueError, match="bogus"):
             await discover(session, "bogus", "http://127.0.0.1:9/v1", None, NOW)
 
@@ -658,7 +668,7 @@ async def test_discover_maps_a_401_into_the_error_tree(aiohttp_server):
         return web.json_response({"error": {"message": "Invalid API Key"}}, status=401)
 
     server, _ = await fake_provider(aiohttp_server, {("GET", "/v1/models"): unauthorized})
-    async with aiohttp.ClientSession() as session:
+    async with real_transport() as session:
         with pytest.raises(UpstreamClientError):
             await discover(session, "models", str(server.make_url("/v1")), "wrong", NOW)
 
@@ -668,7 +678,7 @@ async def test_discover_maps_a_429(aiohttp_server):
         return web.json_response({"error": {"message": "slow"}}, status=429, headers={"Retry-After": "3"})
 
     server, _ = await fake_provider(aiohttp_server, {("GET", "/v1/models"): limited})
-    async with aiohttp.ClientSession() as session:
+    async with real_transport() as session:
         with pytest.raises(RateLimited) as caught:
             await discover(session, "models", str(server.make_url("/v1")), "k", NOW)
     assert caught.value.retry_after_s == 3
@@ -679,7 +689,7 @@ async def test_discover_non_json_is_a_bad_response(aiohttp_server):
         return web.Response(text="<html>hello</html>", content_type="text/html")
 
     server, _ = await fake_provider(aiohttp_server, {("GET", "/v1/models"): html})
-    async with aiohttp.ClientSession() as session:
+    async with real_transport() as session:
         with pytest.raises(BadResponse):
             await discover(session, "models", str(server.make_url("/v1")), None, NOW)
 
@@ -691,7 +701,7 @@ def closed_port() -> int:
 
 
 async def test_discover_connection_refused_is_a_connect_error():
-    async with aiohttp.ClientSession() as session:
+    async with real_transport() as session:
         with pytest.raises(UpstreamConnectError):
             await discover(session, "models", f"http://127.0.0.1:{closed_port()}/v1", None, NOW)
 
@@ -706,7 +716,7 @@ async def test_answers(aiohttp_server):
     server, _ = await fake_provider(
         aiohttp_server, {("GET", "/health"): {"status": "ok"}, ("GET", "/loading"): loading}
     )
-    async with aiohttp.ClientSession() as session:
+    async with real_transport() as session:
         assert await answers(session, str(server.make_url("/health")))
         assert not await answers(session, str(server.make_url("/loading")))
         assert not await answers(session, f"http://127.0.0.1:{closed_port()}/health")

@@ -479,7 +479,7 @@ async def test_a_failing_round_neither_ends_the_loop_nor_holds_up_startup(
     fake = ModelServer()
     fake.models = {"data": [openrouter_model("acme/a:free")]}
     config = config_of(openrouter(await serve(fake)))
-    ref = RuntimeRef(build_runtime(config, load_plugins(), random.Random(1)))
+    ref = RuntimeRef(build_runtime(config, load_plugins(), random.Random(1), clock.wall))
     # No strategies at all: building the new pool raises, as a bug in it would.
     broken = Refresher(ref, {}, random.Random(1), clock, startup_wait_s=30)
     lifecycle = broken.context(web.Application())

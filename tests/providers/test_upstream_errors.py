@@ -878,7 +878,7 @@ def test_anthropic_stream_error_events():
 
 
 def test_stream_error_chunk_without_code_is_a_stream_error():
-    error = classify_stream_error({"error": {"message": "something broke"}})
+    error = classify_stream_error({"error": {"message": "something broke"}}, now=NOW)
     assert isinstance(error, StreamError)
     assert error.reason is FailureReason.STREAM_ERROR
     assert "something broke" in error.message

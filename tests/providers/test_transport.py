@@ -1,0 +1,141 @@
+"""The transport seam: every exception aiohttp's client exports is mapped, on purpose, into the
+router's error tree; and the exchange over any transport classifies answers, reads streams and
+releases the connection whatever happens (driven by a MockTransport, no socket)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+from aiohttp import client_exceptions
+
+from providers.openai_compat import OpenAIProvider
+from providers.transport import _MAP, map_exception
+from router.errors import (
+    BadResponse,
+    RateLimited,
+    StreamError,
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamServerError,
+    UpstreamTimeout,
+)
+from router.types import Api, Backend
+from router.upstream import ProviderSettings, UpstreamRequest
+from tests.mock_transport import MockResponse, MockTransport, Sent
+
+NOW = 1_800_000_000.0
+BACKEND = Backend("p/m", "p", "m", Api.OPENAI, frozenset(), 8192)
+EXPORTED = [getattr(client_exceptions, name) for name in client_exceptions.__all__]
+
+
+def _instance(cls: type[BaseException]) -> BaseException:
+    # Their constructors want live connection objects; the mapping only looks at the type.
+    return cls.__new__(cls)
+
+
+@pytest.mark.parametrize("cls", EXPORTED, ids=lambda c: c.__name__)
+def test_every_aiohttp_client_exception_has_a_deliberate_entry(cls: type[BaseException]) -> None:
+    entry = next(k for k in cls.__mro__ if k in _MAP)
+    assert entry is not Exception, f"{cls.__name__} falls through to the catch-all"
+    mapped = map_exception(_instance(cls))
+    assert isinstance(mapped, UpstreamError)
+
+
+@pytest.mark.parametrize(("exc", "kind"), [
+    (client_exceptions.SocketTimeoutError(), UpstreamTimeout),
+    (TimeoutError(), UpstreamTimeout),
+    (ConnectionRefusedError(), UpstreamConnectError),
+    (client_exceptions.ServerDisconnectedError(), BadResponse),
+    (client_exceptions.ClientPayloadError("cut"), BadResponse),
+    (ValueError("odd"), BadResponse),
+])
+def test_the_most_specific_entry_wins(exc: BaseException, kind: type[UpstreamError]) -> None:
+    assert type(map_exception(exc)) is kind
+
+
+def test_ours_and_cancellation_pass_through() -> None:
+    ours = RateLimited("slow down")
+    assert map_exception(ours) is ours
+    cancelled = asyncio.CancelledError()
+    assert map_exception(cancelled) is cancelled
+    assert isinstance(map_exception(KeyboardInterrupt()), KeyboardInterrupt)
+
+
+def _provider(handler: object) -> tuple[OpenAIProvider, MockTransport]:
+    transport = MockTransport(handler)  # type: ignore[arg-type]
+    settings = ProviderSettings("p", "http://upstream/v1", "sk-upstream", 5.0, 5.0,
+                                wall=lambda: NOW)
+    return OpenAIProvider(settings, transport), transport
+
+
+ANSWER = {"id": "c", "object": "chat.completion", "model": "m",
+          "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                       "finish_reason": "stop"}]}
+
+
+async def test_a_json_answer_is_read_whole_and_released() -> None:
+    response = MockResponse(200, {"Content-Type": "application/json"},
+                            [orjson.dumps(ANSWER)[:10], orjson.dumps(ANSWER)[10:]])
+    provider, transport = _provider(lambda sent: response)
+    reply = await provider.send(UpstreamRequest(BACKEND, {"model": "m", "messages": []}, False))
+    assert reply.json == ANSWER and response.released
+    (sent,) = transport.sent
+    assert (sent.method, sent.url) == ("POST", "http://upstream/v1/chat/completions")
+    assert sent.headers["Authorization"] == "Bearer sk-upstream"
+
+
+async def test_a_429_is_classified_with_its_hint_and_released() -> None:
+    response = MockResponse(429, {"Retry-After": "7"}, [b'{"error": {"message": "slow"}}'])
+    provider, _ = _provider(lambda sent: response)
+    with pytest.raises(RateLimited) as err:
+        await provider.send(UpstreamRequest(BACKEND, {"model": "m"}, False))
+    assert err.value.retry_after_s == 7 and response.released
+
+
+async def test_a_body_that_breaks_off_is_mapped_and_released() -> None:
+    response = MockResponse(200, {}, [b'{"id": ', BadResponse("cut")])
+    provider, _ = _provider(lambda sent: response)
+    with pytest.raises(BadResponse):
+        await provider.send(UpstreamRequest(BACKEND, {"model": "m"}, False))
+    assert response.released
+
+
+async def test_a_stream_is_read_event_by_event_and_an_in_band_error_classified() -> None:
+    chunk = {"choices": [{"index": 0, "delta": {"content": "hi"}}]}
+    error = {"error": {"code": 502, "message": "provider died"}}
+    response = MockResponse(200, {"Content-Type": "text/event-stream"}, [
+        b"data: " + orjson.dumps(chunk) + b"\n\ndata: " + orjson.dumps(error) + b"\n\n"])
+    provider, _ = _provider(lambda sent: response)
+    reply = await provider.send(UpstreamRequest(BACKEND, {"model": "m"}, True))
+    assert reply.events is not None
+    assert await anext(reply.events) == chunk
+    with pytest.raises(UpstreamServerError):
+        await anext(reply.events)
+    assert response.released
+
+
+async def test_a_stream_cut_mid_body_is_a_stream_error() -> None:
+    response = MockResponse(200, {"Content-Type": "text/event-stream"},
+                            [b'data: {"choices": []}\n\n', BadResponse("cut")])
+    provider, _ = _provider(lambda sent: response)
+    reply = await provider.send(UpstreamRequest(BACKEND, {"model": "m"}, True))
+    assert reply.events is not None
+    assert await anext(reply.events) == {"choices": []}
+    with pytest.raises(StreamError):
+        await anext(reply.events)
+
+
+async def test_probe_is_a_get_of_models() -> None:
+    seen: list[Sent] = []
+
+    def handler(sent: Sent) -> MockResponse:
+        seen.append(sent)
+        return MockResponse(200, {}, [b'{"data": []}'])
+
+    provider, transport = _provider(handler)
+    await provider.probe()
+    await provider.aclose()
+    assert (seen[0].method, seen[0].url) == ("GET", "http://upstream/v1/models")
+    assert transport.closed
