@@ -23,6 +23,12 @@ class ResponseContext:
     prompt_tokens: int = 0  # the router's estimate, for when the upstream reports none
     tool_names: Mapping[str, str] = field(default_factory=dict)
     created: int = 0  # epoch seconds of the answer (the router's clock), where a format wants one
+    # Fresh per attempt and unique across replicas: what an API that names its answers itself
+    # (the Responses API's `resp_...`, under which an answer is stored) derives its ids from.
+    answer_id: str = ""
+    # The client's request as it came (read-only): an API whose answer repeats its parameters
+    # (Responses) reads them here, and how its tools were offered.
+    request: JSON = field(default_factory=dict)
 
 
 class StreamTranslator(Protocol):
@@ -37,6 +43,12 @@ class StreamTranslator(Protocol):
 
     def fail(self, error_type: str, message: str) -> list[bytes]:
         """The stream broke after its first byte: end it with the API's in-band error."""
+        ...
+
+    @property
+    def answer(self) -> JSON | None:
+        """The whole answer in the client's non-streaming form, once the stream completed, for
+        an API that keeps answers (Responses `store`); None for the others and on failure."""
         ...
 
     @property

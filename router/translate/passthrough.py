@@ -76,6 +76,10 @@ class OpenAIStream:
         self._done = False
 
     @property
+    def answer(self) -> JSON | None:
+        return None  # not kept
+
+    @property
     def done(self) -> bool:
         return self._done
 
@@ -110,6 +114,10 @@ class AnthropicStream:
     def __init__(self, ctx: ResponseContext) -> None:
         self._model = ctx.served_model
         self._done = False
+
+    @property
+    def answer(self) -> JSON | None:
+        return None  # not kept
 
     @property
     def done(self) -> bool:

@@ -35,6 +35,10 @@ class OpenAIToAnthropicStream:
         self._done = False
 
     @property
+    def answer(self) -> JSON | None:
+        return None  # not kept
+
+    @property
     def done(self) -> bool:
         return self._done
 

@@ -26,6 +26,10 @@ class AnthropicToOpenAIStream:
         self._done = False
 
     @property
+    def answer(self) -> JSON | None:
+        return None  # not kept
+
+    @property
     def done(self) -> bool:
         return self._done
 
