@@ -1,6 +1,7 @@
-"""Request analysis of a messages-shaped body (Chat Completions or Anthropic Messages, before any
-translation): which capabilities it needs and how long its prompt is. Each client API (router.wire)
-finds its own sticky session key and calls this."""
+"""Request analysis of a client's body before any translation: which capabilities it needs and
+how long its prompt is. `analyse` reads a messages-shaped body (Chat Completions or Anthropic
+Messages), `analyse_items` a Responses API body (input items). Each client API (router.wire)
+finds its own sticky session key and calls one of them."""
 
 from __future__ import annotations
 
@@ -74,6 +75,67 @@ def _walk_messages(messages: Any) -> Iterable[tuple[int, int, bool]]:
         if m.get("tool_calls"):
             chars += _json_len(m["tool_calls"])
         yield chars, images, tool_turn
+
+
+# Responses API items that are a tool turn, and the field holding what they carry.
+_TOOL_ITEMS = {"function_call": "arguments", "function_call_output": "output",
+               "custom_tool_call": "input", "custom_tool_call_output": "output"}
+_TRANSLATED_TOOLS = frozenset({"function", "custom", "namespace"})  # the others are dropped
+_RESPONSES_FORMATS = {"json_object": Capability.JSON_OBJECT, "json_schema": Capability.JSON_SCHEMA}
+
+
+def analyse_items(body: JSON, session_key: str | None = None) -> Needs:
+    needs: set[Capability] = set()
+    raw = body.get("input")
+    items = raw if isinstance(raw, list) else []
+    chars = _text_len(raw) if isinstance(raw, str) else 0
+    images = 0
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        carried = _TOOL_ITEMS.get(item.get("type", ""))
+        if carried is not None:
+            needs.add(Capability.TOOLS)
+            value = item.get(carried)
+            if isinstance(value, list):
+                text, seen = _parts_len(value)
+                chars, images = chars + text, images + seen
+            else:
+                chars += _json_len(value or "")
+            continue
+        text, seen = _parts_len(item.get("content"))
+        chars, images = chars + text, images + seen
+    chars += _text_len(body.get("instructions"))
+    tools = [t for t in body.get("tools") or () if isinstance(t, dict)
+             and t.get("type") in _TRANSLATED_TOOLS]
+    if tools:
+        needs.add(Capability.TOOLS)
+        chars += _json_len(tools)
+    if images:
+        needs.add(Capability.VISION)
+    options = body.get("text")
+    fmt = options.get("format") if isinstance(options, dict) else None
+    if isinstance(fmt, dict) and fmt.get("type") in _RESPONSES_FORMATS:
+        needs.add(_RESPONSES_FORMATS[fmt["type"]])
+        chars += _json_len(fmt.get("schema") or "")
+    tokens = chars // CHARS_PER_TOKEN + images * IMAGE_TOKENS + len(items) * MESSAGE_OVERHEAD_TOKENS
+    return Needs(capabilities=frozenset(needs), prompt_tokens=tokens, session_key=session_key,
+                 stream=body.get("stream") is True)
+
+
+def _parts_len(content: Any) -> tuple[int, int]:
+    """(text characters, images) of a Responses `content`: a string or a part list."""
+    if isinstance(content, str):
+        return len(content), 0
+    chars = images = 0
+    for part in content if isinstance(content, list) else ():
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") == "input_image":
+            images += 1
+        else:
+            chars += _text_len(part.get("text"))
+    return chars, images
 
 
 def _format_needs(body: JSON) -> set[Capability]:

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from router import logs
 from router.access import Access
-from router.api import anthropic, models, openai, ops
+from router.api import anthropic, models, openai, ops, responses
 from router.api.banner import drop_server_banner
 from router.api.middleware import make_middleware
 from router.appkeys import (
@@ -26,6 +26,7 @@ from router.appkeys import (
     READINESS,
     RECENT,
     RELOADER,
+    RESPONSES_STORE,
     RUNTIME,
     STARTED_AT,
     STORE,
@@ -43,6 +44,7 @@ from router.prober import PROBER, Prober
 from router.proxy import Proxy
 from router.readiness import Readiness
 from router.recent import RecentRequests
+from router.responses_store import MemoryBlobs, ResponsesStore
 from router.runtime import Runtime, RuntimeRef, build_runtime
 from router.state.backends import STORES, StoreSettings, replica_id
 from router.state.store import OPS, StateStore
@@ -88,6 +90,7 @@ def create_app(
     app[RECENT] = RecentRequests(clock)
     app[ACCESS] = Access(metrics, app[RECENT])
     app[PROXY] = Proxy(health, budgets, metrics, clock, sleep)
+    app[RESPONSES_STORE] = ResponsesStore(MemoryBlobs(clock))
     app[RUNTIME] = RuntimeRef(build_runtime(config, plugins, rng, clock.wall))
     if reload_config is not None:
         app[RELOADER] = lambda: build_runtime(reload_config(), plugins, rng, clock.wall)
@@ -95,6 +98,9 @@ def create_app(
     app.router.add_post("/v1/chat/completions", openai.chat_completions)
     app.router.add_post("/v1/messages", anthropic.messages)
     app.router.add_post("/v1/messages/count_tokens", anthropic.count_tokens)
+    app.router.add_post("/v1/responses", responses.create)
+    app.router.add_get("/v1/responses/{id}", responses.retrieve)
+    app.router.add_delete("/v1/responses/{id}", responses.delete)
     app.router.add_get("/v1/models", models.list_models)
     app.router.add_get("/v1/models/{id:.+}", models.get_model)  # ids hold slashes
     app.router.add_get("/status", ops.status)

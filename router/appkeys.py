@@ -16,6 +16,7 @@ from router.plugins import Plugins
 from router.proxy import Proxy
 from router.readiness import Readiness
 from router.recent import RecentRequests
+from router.responses_store import ResponsesStore
 from router.runtime import Runtime, RuntimeRef
 from router.state.store import StateStore
 
@@ -30,6 +31,7 @@ READINESS = web.AppKey("readiness", Readiness)
 PLUGINS = web.AppKey("plugins", Plugins)
 CLOCK = web.AppKey("clock", Clock)
 CLIENT_LIMITS = web.AppKey("client_limits", ClientLimits)
+RESPONSES_STORE = web.AppKey("responses_store", ResponsesStore)  # stored Responses API answers
 STARTED_AT = web.AppKey("started_at", int)  # epoch seconds: the `created` of every listed model
 RECENT = web.AppKey("recent_requests", RecentRequests)
 # Builds a fresh Runtime from the config source (SIGHUP reload); raises ConfigError.

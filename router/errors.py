@@ -4,6 +4,7 @@
     ├── RequestError            the client's request is wrong (4xx to the client)
     │   ├── Unauthorized        401
     │   ├── ModelNotFound       404, lists what exists
+    │   ├── NotFound            404, a stored object (a Responses API response) that is not there
     │   ├── NoCapableBackend    400, names each missing capability
     │   ├── TooManyRequests     429, a client key over its own rate limit
     │   └── PayloadTooLarge     413
@@ -54,6 +55,10 @@ class Unauthorized(RequestError):
 class ModelNotFound(RequestError):
     status = 404
     error_type = "not_found_error"
+
+
+class NotFound(RequestError):
+    status = 404
 
 
 class NoCapableBackend(RequestError):

@@ -26,6 +26,7 @@ from router.health import HealthTracker
 from router.metrics import Metrics
 from router.pool import Target
 from router.redact import redact, redact_bytes
+from router.request_ids import RequestIds
 from router.runtime import Runtime
 from router.translate import ResponseContext, StreamTranslator
 from router.types import JSON, Backend, FailureReason, Needs, Outcome
@@ -37,6 +38,9 @@ MAX_PREAMBLE_EVENTS = 256  # events without content before a stream counts as un
 # Fields of the client's body that are the router's business, never the upstream's.
 ROUTER_FIELDS = ("models",)
 PASSED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+# Called with the client's whole answer before its last byte is sent (so that a follow-up
+# naming it finds it): how an API that keeps answers (Responses `store`) keeps them.
+Keep = Callable[[JSON], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,7 @@ class _Attempt:
     provider: Provider
     client_headers: Mapping[str, str]
     secrets: tuple[str, ...]
+    keep: Keep | None
 
 
 class Proxy:
@@ -64,10 +69,11 @@ class Proxy:
         self._metrics = metrics
         self._clock = clock
         self._sleep = sleep  # injected: tests move a fake clock instead of waiting
+        self._answer_ids = RequestIds()  # ResponseContext.answer_id: no syscall per request
 
     async def serve(
         self, request: web.Request, runtime: Runtime, call: Call, body: JSON,
-        client_headers: Mapping[str, str],
+        client_headers: Mapping[str, str], keep: Keep | None = None,
     ) -> web.StreamResponse:
         needs = call.wire.analyse(body, request.headers.get("x-session-id"))
         call.stream = needs.stream
@@ -82,7 +88,7 @@ class Proxy:
         last: UpstreamError | None = None
         while True:
             answer, failure = await self._try_plan(request, runtime, call, body, needs, plan,
-                                                   capable, client_headers, tried, sent)
+                                                   capable, client_headers, tried, sent, keep)
             if answer is not None:
                 return answer
             last = failure or last
@@ -107,7 +113,7 @@ class Proxy:
     async def _try_plan(
         self, request: web.Request, runtime: Runtime, call: Call, body: JSON, needs: Needs,
         plan: list[Target], capable: list[tuple[Backend, ...]], client_headers: Mapping[str, str],
-        tried: set[str], sent: dict[str, int],
+        tried: set[str], sent: dict[str, int], keep: Keep | None,
     ) -> tuple[web.StreamResponse | None, UpstreamError | None]:
         """One pass over the plan: an answer, or the last failure (None: nothing was tried)."""
         last: UpstreamError | None = None
@@ -132,7 +138,7 @@ class Proxy:
                 attempt = _Attempt(call, call.wire, upstream_api(backend.api),
                                    call.wire.translation(backend.api), body, needs, target,
                                    backend, runtime.providers[backend.provider], client_headers,
-                                   runtime.secrets)
+                                   runtime.secrets, keep)
                 try:
                     return await self._attempt(request, attempt), None
                 except UpstreamRejected as exc:
@@ -167,6 +173,8 @@ class Proxy:
             prompt_tokens=a.needs.prompt_tokens,
             tool_names=translated.tool_names,
             created=int(self._clock.wall()),
+            answer_id=self._answer_ids(None),
+            request=a.body,
         )
         started = self._clock.monotonic()
         self._metrics.inflight_change(a.backend.id, 1)
@@ -181,18 +189,20 @@ class Proxy:
             if reply.events is None:
                 if a.needs.stream:
                     raise BadResponse("the upstream answered a stream request without a stream")
-                return self._json_answer(a, reply, ctx, latency)
+                return await self._json_answer(a, reply, ctx, latency)
             return await self._stream_answer(request, a, reply, ctx, latency)
         finally:
             self._health.end(a.backend)
             self._metrics.inflight_change(a.backend.id, -1)
 
-    def _json_answer(
+    async def _json_answer(
         self, a: _Attempt, reply: UpstreamReply, ctx: ResponseContext, latency: float
     ) -> web.Response:
         assert reply.json is not None
         self._succeeded(a, latency, reply.json, reply)
         body = a.translation.response(reply.json, ctx)
+        if a.keep is not None:
+            await a.keep(body)
         a.call.ttft_s = self._clock.monotonic() - a.call.started
         self._metrics.first_token(a.backend.id, a.call.ttft_s)
         return web.Response(
@@ -233,11 +243,13 @@ class Proxy:
             await response.prepare(request)
             try:
                 first = b"".join(f for e in preamble for f in self._feed(a, translator, e))
+                kept = await self._keep(a, translator, False)
                 await response.write(first)
                 a.call.ttft_s = self._clock.monotonic() - a.call.started
                 self._metrics.first_token(a.backend.id, a.call.ttft_s)
                 async for event in events:
                     frames = self._feed(a, translator, event)
+                    kept = await self._keep(a, translator, kept)
                     if frames:
                         await response.write(b"".join(frames))
                     if translator.done:
@@ -246,6 +258,7 @@ class Proxy:
                         # client that leaves first would be recorded as a 499).
                         break
                 tail = translator.finish()
+                await self._keep(a, translator, kept)
             except ConnectionError:
                 raise
             except Exception as exc:
@@ -265,6 +278,16 @@ class Proxy:
         finally:
             await reply.aclose()
         return response
+
+    @staticmethod
+    async def _keep(a: _Attempt, translator: StreamTranslator, kept: bool) -> bool:
+        """Keep the answer once the translator has it whole, before its last frames go out."""
+        if kept or a.keep is None or not translator.done:
+            return kept
+        answer = translator.answer
+        if answer is not None:
+            await a.keep(answer)
+        return True
 
     def _feed(self, a: _Attempt, translator: StreamTranslator, event: JSON) -> list[bytes]:
         counts = a.upstream.usage(event)

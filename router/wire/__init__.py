@@ -10,12 +10,14 @@ from router.types import Api
 from router.wire.anthropic_messages import AnthropicMessages
 from router.wire.base import ClientApi, ModelEntry, Translation, UpstreamApi
 from router.wire.openai_chat import OpenAIChat
+from router.wire.openai_responses import OpenAIResponses
 
 OPENAI_CHAT = OpenAIChat()
 ANTHROPIC_MESSAGES = AnthropicMessages()
+OPENAI_RESPONSES = OpenAIResponses()
 
 # Asked in this order which API a request speaks; the last one claims whatever is left.
-_CLIENT_APIS: tuple[ClientApi, ...] = (ANTHROPIC_MESSAGES, OPENAI_CHAT)
+_CLIENT_APIS: tuple[ClientApi, ...] = (ANTHROPIC_MESSAGES, OPENAI_RESPONSES, OPENAI_CHAT)
 _CLIENT_BY_API: Mapping[Api, ClientApi] = MappingProxyType({c.api: c for c in _CLIENT_APIS})
 _UPSTREAM_BY_API: Mapping[Api, UpstreamApi] = MappingProxyType(
     {u.api: u for u in (OPENAI_CHAT, ANTHROPIC_MESSAGES)})
@@ -42,5 +44,6 @@ def translation(client: Api, upstream: Api) -> Translation:
     return _CLIENT_BY_API[client].translation(upstream)
 
 
-__all__ = ["ANTHROPIC_MESSAGES", "OPENAI_CHAT", "UPSTREAM_APIS", "ClientApi", "ModelEntry",
-           "Translation", "UpstreamApi", "client_api", "recognise", "translation", "upstream_api"]
+__all__ = ["ANTHROPIC_MESSAGES", "OPENAI_CHAT", "OPENAI_RESPONSES", "UPSTREAM_APIS", "ClientApi",
+           "ModelEntry", "Translation", "UpstreamApi", "client_api", "recognise", "translation",
+           "upstream_api"]
