@@ -137,3 +137,87 @@ def openai_summary(completion: dict[str, Any]) -> dict[str, Any]:
     if "reasoning_content" in message:
         out["reasoning_content"] = message["reasoning_content"]
     return out
+
+
+def collect_responses(frames: list[bytes]) -> dict[str, Any]:
+    """The response object a Responses client would hold at the end, checking the stream's
+    rules on the way: every event named after its type and numbered in order, no [DONE],
+    created and in_progress first, each item added before anything about it and done once
+    with exactly what its deltas said, no empty message, and a terminal event whose `output`
+    is every item done. A stream that failed gives {"error": ..., "failed": response}."""
+    events = parse_frames(frames)
+    assert events, "a stream has events"
+    output: dict[int, dict[str, Any]] = {}  # output index -> the item as added, then built
+    done: dict[int, dict[str, Any]] = {}
+    text: dict[str, str] = {}  # item id -> text so far
+    arguments: dict[str, str] = {}
+    error: dict[str, Any] | None = None
+    for position, (name, data) in enumerate(events):
+        assert data != "[DONE]", "no [DONE] in a Responses stream"
+        assert name == data["type"], "event name and payload type agree"
+        assert data["sequence_number"] == position, "sequence numbers rise from 0 by one"
+        if error is not None:
+            assert name == "response.failed" and position == len(events) - 1, "error, then failed"
+            assert data["response"]["status"] == "failed"
+            return {"error": error, "failed": data["response"]}
+        if name == "error":
+            error = {"code": data["code"], "message": data["message"]}
+            continue
+        if position < 2:
+            assert name == ("response.created", "response.in_progress")[position]
+            assert data["response"]["status"] == "in_progress" and data["response"]["output"] == []
+            continue
+        if name == "response.output_item.added":
+            index = data["output_index"]
+            assert index == len(output), "items are added in output order"
+            item = data["item"]
+            assert item["status"] == "in_progress" and item["id"]
+            output[index] = item
+            text[item["id"]], arguments[item["id"]] = "", ""
+            continue
+        if name in ("response.completed", "response.incomplete"):
+            assert position == len(events) - 1, "nothing after the terminal event"
+            assert sorted(done) == sorted(output), "every item added is done"
+            response: dict[str, Any] = data["response"]
+            assert response["output"] == [done[i] for i in sorted(done)], "the output is every item"
+            assert response["status"] == name.removeprefix("response.")
+            usage = response["usage"]
+            assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+            return response
+        index = data["output_index"]
+        assert index in output and index not in done, "an event about an open item"
+        item = output[index]
+        ident = data.get("item_id", item["id"])
+        assert ident == item["id"], "events name their item by its id"
+        if name == "response.content_part.added":
+            assert item["type"] == "message" and data["part"]["text"] == ""
+        elif name == "response.output_text.delta":
+            assert data["delta"], "no empty deltas"
+            text[ident] += data["delta"]
+        elif name in ("response.output_text.done", "response.content_part.done"):
+            got = data["text"] if name.endswith("text.done") else data["part"]["text"]
+            assert got == text[ident]
+        elif name == "response.function_call_arguments.delta":
+            arguments[ident] += data["delta"]
+        elif name == "response.function_call_arguments.done":
+            assert data["arguments"] == (arguments[ident] or "{}") and data["name"] == item["name"]
+        elif name == "response.custom_tool_call_input.delta":
+            arguments[ident] += data["delta"]
+        elif name == "response.custom_tool_call_input.done":
+            assert data["input"] == arguments[ident]
+        elif name == "response.output_item.done":
+            whole = data["item"]
+            assert whole["id"] == item["id"] and whole["type"] == item["type"]
+            assert whole["status"] == "completed"
+            if whole["type"] == "message":
+                assert whole["content"][0]["text"] == text[ident] != "", "never an empty message"
+            elif whole["type"] == "function_call":
+                assert whole["name"] and whole["call_id"] == item["call_id"]
+                assert whole["arguments"] == (arguments[ident] or "{}")
+            else:
+                assert whole["type"] == "custom_tool_call" and whole["name"]
+                assert whole["input"] == arguments[ident]
+            done[index] = whole
+        else:
+            raise AssertionError(f"unexpected event {name}")
+    raise AssertionError("the stream ended without a terminal event")
