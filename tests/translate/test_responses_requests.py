@@ -85,7 +85,8 @@ def test_tools_function_custom_and_namespace_are_offered_flat_and_the_rest_dropp
     assert functions[1]["parameters"] == {
         "type": "object", "required": ["input"],
         "properties": {"input": {"type": "string", "description": "The input, as free-form text."}}}
-    assert "lark grammar" in functions[1]["description"] and "start: begin_patch" in functions[1]["description"]
+    grammar = functions[1]["description"]
+    assert "lark grammar" in grammar and "start: begin_patch" in grammar
     assert functions[2]["description"] == "Sub-agents."
     anthropic = to_anthropic({"input": "hi", "tools": [WEATHER, PATCH, AGENTS, *HOSTED]})
     assert [t["name"] for t in anthropic["tools"]] == [f["name"] for f in functions]
@@ -143,7 +144,8 @@ def test_tool_history_pairs_by_call_id_and_custom_input_is_wrapped() -> None:
     ]})
     messages = out["messages"]
     assert messages[1] == {"role": "assistant", "content": "On it.", "tool_calls": [
-        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}},
+        {"id": "call_1", "type": "function",
+         "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}},
         {"id": "call_2", "type": "function", "function": {"name": "apply_patch",
                                                            "arguments": '{"input":"*** Begin"}'}},
         {"id": "call_3", "type": "function", "function": {"name": "multi_agent_v1__spawn_agent",
@@ -249,7 +251,8 @@ def test_answers_name_the_client_tools_and_echo_the_request() -> None:
     assert got["usage"] == {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15,
                             "input_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 0},
                             "output_tokens_details": {"reasoning_tokens": 2}}
-    assert (got["id"], got["model"], got["created_at"], got["status"]) == ("resp_abc", "oai/gpt", 7, "completed")
+    assert (got["id"], got["model"], got["created_at"], got["status"]) == (
+        "resp_abc", "oai/gpt", 7, "completed")
     assert (got["instructions"], got["metadata"], got["store"], got["max_output_tokens"]) == (
         "Be terse.", {"k": "v"}, False, 50)
     assert got["previous_response_id"] == "resp_prev" and got["tools"] == request["tools"]

@@ -7,7 +7,7 @@ import pytest
 from router.config import ConfigError, parse
 from router.errors import ModelNotFound, Overloaded, RequestError
 from router.types import Api
-from router.wire import ANTHROPIC_MESSAGES, OPENAI_CHAT, ModelEntry, recognise
+from router.wire import ANTHROPIC_MESSAGES, OPENAI_CHAT, OPENAI_RESPONSES, ModelEntry, recognise
 
 VERSION = {"anthropic-version": "2023-06-01"}
 
@@ -20,6 +20,10 @@ VERSION = {"anthropic-version": "2023-06-01"}
     ("/v1/models", {}, Api.OPENAI),
     ("/v1/models", VERSION, Api.ANTHROPIC),
     ("/v1/models/free", VERSION, Api.ANTHROPIC),
+    ("/v1/responses", {}, Api.RESPONSES),
+    ("/v1/responses", VERSION, Api.RESPONSES),
+    ("/v1/responses/resp_1", {}, Api.RESPONSES),
+    ("/v1/responsesx", {}, Api.OPENAI),
     ("/no/such/path", {}, Api.OPENAI),
 ])
 def test_each_request_is_recognised_once_by_its_path_and_headers(
@@ -59,6 +63,21 @@ def test_sticky_keys_per_api() -> None:
     assert OPENAI_CHAT.analyse(cached, None).session_key == "c"
     body = {"messages": [], "metadata": {"user_id": "m"}, "user": "u"}
     assert ANTHROPIC_MESSAGES.analyse(body, None).session_key == "m"
+    keys = {"input": "hi", "user": "u", "safety_identifier": "s", "prompt_cache_key": "c"}
+    assert OPENAI_RESPONSES.analyse(keys, "h").session_key == "h"
+    assert OPENAI_RESPONSES.analyse(keys, None).session_key == "c"
+    assert OPENAI_RESPONSES.analyse({**keys, "prompt_cache_key": None}, None).session_key == "s"
+    assert OPENAI_RESPONSES.analyse({"input": "hi", "user": "u"}, None).session_key == "u"
+
+
+def test_responses_errors_are_openai_errors_and_its_stream_error_a_failed_response() -> None:
+    exc = RequestError("bad", param="input")
+    assert OPENAI_RESPONSES.error_body(OPENAI_RESPONSES.error_type(exc, 400), "bad", param="input") == {
+        "error": {"message": "bad", "type": "invalid_request_error", "param": "input", "code": None}}
+    assert OPENAI_RESPONSES.overloaded_status == 503
+    frames = b"".join(OPENAI_RESPONSES.stream_error("upstream_error", "gone")).decode()
+    assert frames.startswith("event: error\ndata: ") and "event: response.failed" in frames
+    assert '"status":"failed"' in frames and "[DONE]" not in frames
 
 
 def test_model_lists() -> None:
