@@ -38,7 +38,7 @@ class Blobs(Protocol):
 
 class MemoryBlobs:
     """Blobs in this process: at most `max_count` of them and `max_bytes` in all (the oldest go
-    first, the expired before them), each until its TTL is over on the injected clock."""
+    first), each until its TTL is over on the injected clock."""
 
     def __init__(self, clock: Clock, max_count: int = MAX_RESPONSES, max_bytes: int = MAX_BYTES) -> None:
         self._clock = clock
@@ -46,6 +46,9 @@ class MemoryBlobs:
         self._max_bytes = max_bytes
         self._blobs: OrderedDict[str, tuple[bytes, float]] = OrderedDict()  # oldest first
         self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._blobs)
 
     async def put_response(self, key: str, blob: bytes, ttl_s: float) -> None:
         now = self._clock.monotonic()
@@ -77,11 +80,14 @@ class MemoryBlobs:
             self._bytes -= len(found[0])
 
     def _evict(self, now: float) -> None:
-        expired = [k for k, (_blob, until) in self._blobs.items() if until <= now]
-        for key in expired:
-            self._drop(key)
-        while len(self._blobs) > self._max_count or self._bytes > self._max_bytes:
-            self._drop(next(iter(self._blobs)))
+        # Oldest first: with one TTL for all, the expired ones are at the front, and this stays
+        # O(1) per put however many are kept (a longer-lived blob ahead only delays the others).
+        while self._blobs:
+            oldest = next(iter(self._blobs))
+            if self._blobs[oldest][1] > now and len(self._blobs) <= self._max_count \
+                    and self._bytes <= self._max_bytes:
+                return
+            self._drop(oldest)
 
 
 @dataclass(frozen=True, slots=True)
