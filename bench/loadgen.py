@@ -26,13 +26,17 @@ import orjson
 from bench import eventloop
 from bench.stats import percentile
 
-ApiName = Literal["openai", "anthropic"]
+ApiName = Literal["openai", "anthropic"]  # what an upstream speaks
+ClientApiName = Literal["openai", "anthropic", "responses"]  # what a client speaks
 
-API_PATHS: dict[ApiName, str] = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
-_PROMPT = [{"role": "user", "content": "Say hello in one short sentence."}]
-_API_HEADERS: dict[ApiName, tuple[tuple[str, str], ...]] = {
+API_PATHS: dict[ClientApiName, str] = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages",
+                                       "responses": "/v1/responses"}
+_TEXT = "Say hello in one short sentence."
+_PROMPT = [{"role": "user", "content": _TEXT}]
+_API_HEADERS: dict[ClientApiName, tuple[tuple[str, str], ...]] = {
     "openai": (("Content-Type", "application/json"),),
     "anthropic": (("Content-Type", "application/json"), ("anthropic-version", "2023-06-01")),
+    "responses": (("Content-Type", "application/json"),),
 }
 
 
@@ -50,9 +54,18 @@ def _anthropic_body(model: str, stream: bool) -> dict[str, object]:
     return body
 
 
-_BODIES: dict[ApiName, Callable[[str, bool], dict[str, object]]] = {
+def _responses_body(model: str, stream: bool) -> dict[str, object]:
+    # `store` left to its default (true), as the SDKs send it: the stored answer is part of the cost
+    body: dict[str, object] = {"model": model, "input": _TEXT, "max_output_tokens": 64}
+    if stream:
+        body["stream"] = True
+    return body
+
+
+_BODIES: dict[ClientApiName, Callable[[str, bool], dict[str, object]]] = {
     "openai": _openai_body,
     "anthropic": _anthropic_body,
+    "responses": _responses_body,
 }
 
 
@@ -70,9 +83,15 @@ def _anthropic_has_content(event: Any) -> bool:
     return bool((event.get("delta") or {}).get("text"))
 
 
-_CONTENT_TESTS: dict[ApiName, Callable[[Any], bool]] = {
+def _responses_has_content(event: Any) -> bool:
+    return isinstance(event, dict) and event.get("type") == "response.output_text.delta" and bool(
+        event.get("delta"))
+
+
+_CONTENT_TESTS: dict[ClientApiName, Callable[[Any], bool]] = {
     "openai": _openai_has_content,
     "anthropic": _anthropic_has_content,
+    "responses": _responses_has_content,
 }
 
 
@@ -84,12 +103,12 @@ class Workload:
     body: bytes
     headers: tuple[tuple[str, str], ...]
     stream: bool
-    api: ApiName
+    api: ClientApiName
 
 
 def workload(
     base_url: str,
-    api: ApiName,
+    api: ClientApiName,
     model: str,
     stream: bool,
     extra_headers: tuple[tuple[str, str], ...] = (),
@@ -160,7 +179,7 @@ class BadAnswer(Exception):
 
 async def _read_stream(
     response: aiohttp.ClientResponse,
-    api: ApiName,
+    api: ClientApiName,
     began: float,
     on_first: Callable[[], None] | None,
 ) -> _Outcome:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from bench.loadgen import ApiName, HoldResult, LoadResult
+from bench.loadgen import ApiName, ClientApiName, HoldResult, LoadResult
 from bench.stats import median
 
 TargetKind = Literal["direct", "floor", "freerouter", "litellm"]
@@ -29,7 +29,7 @@ class Scenario:
     target: TargetKind
     concurrency: int
     stream: bool = False
-    client_api: ApiName = "openai"
+    client_api: ClientApiName = "openai"
     backend_api: ApiName = "openai"
     backends: int = 1
     # > 0: instead of a timed load, hold this many streams open and measure memory.
@@ -40,7 +40,7 @@ class Scenario:
     min_warmup_s: float = 0.0
     state: StateKind = "none"
 
-    def baseline_key(self) -> tuple[ApiName, bool, int, ClientKind]:
+    def baseline_key(self) -> tuple[ClientApiName, bool, int, ClientKind]:
         """Which direct scenario this one's added latency is measured against."""
         return (self.client_api, self.stream, self.concurrency, self.client)
 
@@ -105,6 +105,16 @@ def all_scenarios(hold_streams: int) -> tuple[Scenario, ...]:
             stream=True,
             backend_api="anthropic",
         ),
+        # The Responses API on the same backend as the Chat Completions rows: the CPU a request
+        # costs against theirs is its target (no direct row: the upstream speaks chat).
+        _s("fr-resp-c1", "freerouter, Responses client, c=1", "freerouter", 1, client_api="responses"),
+        _s("fr-resp-c64", "freerouter, Responses client, c=64", "freerouter", 64, client_api="responses"),
+        _s("fr-resp-stream-c1", "freerouter, Responses client, stream, c=1", "freerouter", 1,
+           stream=True, client_api="responses"),
+        _s("fr-resp-stream-c16", "freerouter, Responses client, stream, c=16", "freerouter", 16,
+           stream=True, client_api="responses"),
+        _s("fr-resp-o2a-c64", "freerouter, Responses client -> Anthropic backend, c=64",
+           "freerouter", 64, client_api="responses", backend_api="anthropic"),
         _s(
             "fr-route10",
             "freerouter, route of 10 backends, c=16",
@@ -151,6 +161,8 @@ def all_scenarios(hold_streams: int) -> tuple[Scenario, ...]:
         _s("floor-c64-wrk", "floor proxy, c=64, wrk", "floor", 64, client="wrk"),
         _s("fr-c1-wrk", "freerouter, c=1, wrk", "freerouter", 1, client="wrk"),
         _s("fr-c64-wrk", "freerouter, c=64, wrk", "freerouter", 64, client="wrk"),
+        _s("fr-resp-c64-wrk", "freerouter, Responses client, c=64, wrk", "freerouter", 64,
+           client_api="responses", client="wrk"),
         _s(
             "fr-a2o-c64-wrk",
             "freerouter, Anthropic client -> OpenAI backend, c=64, wrk",
@@ -333,6 +345,16 @@ def _throughput(summaries: Summaries, target: str, key: str, reference: str, goa
     return Verdict(target, shown, ratio, ratio >= goal)
 
 
+def _cpu_ratio(summaries: Summaries, target: str, key: str, reference: str, limit: float) -> Verdict:
+    """CPU per request of `key` over that of `reference`, at most `limit`."""
+    a, b = summaries.get(key), summaries.get(reference)
+    if a is None or b is None or not a.cpu_us_per_request or not b.cpu_us_per_request:
+        return Verdict(target, "not measured", None, None)
+    ratio = a.cpu_us_per_request / b.cpu_us_per_request
+    shown = f"{key} vs {reference}: {a.cpu_us_per_request:,.0f} vs {b.cpu_us_per_request:,.0f} us/req"
+    return Verdict(target, shown, ratio / limit, ratio <= limit)
+
+
 def _measured(summaries: Summaries, key: str) -> bool:
     found = summaries.get(key)
     return found is not None and found.rps is not None
@@ -377,6 +399,10 @@ def verdicts(summaries: Summaries) -> list[Verdict]:
     for key, label in (("fr-a2o-c64", "Anthropic->OpenAI"), ("fr-o2a-c64", "OpenAI->Anthropic")):
         target = f"{label} req/s (c=64) >= 60% of floor"
         result.append(_throughput(summaries, target, *_pair(summaries, key, "floor-c64"), 0.60))
+    for subject, reference, label in (("fr-resp-c64", "fr-c64", "non-streaming, c=64"),
+                                      ("fr-resp-stream-c1", "fr-stream-c1", "stream, c=1")):
+        result.append(_cpu_ratio(summaries, f"Responses CPU/req <= 110% of Chat Completions ({label})",
+                                 *_pair(summaries, subject, reference), 1.10))
     target = "1000 backends >= 90% of the req/s of 10"
     result.append(_throughput(summaries, target, "fr-route1000", "fr-route10", 0.90))
     warm = max(
