@@ -93,7 +93,8 @@ def analyse_items(body: JSON, session_key: str | None = None) -> Needs:
     for item in items:
         if not isinstance(item, dict):
             continue
-        carried = _TOOL_ITEMS.get(item.get("type", ""))
+        kind = item.get("type")
+        carried = _TOOL_ITEMS.get(kind) if isinstance(kind, str) else None
         if carried is not None:
             needs.add(Capability.TOOLS)
             value = item.get(carried)
@@ -107,7 +108,7 @@ def analyse_items(body: JSON, session_key: str | None = None) -> Needs:
         chars, images = chars + text, images + seen
     chars += _text_len(body.get("instructions"))
     tools = [t for t in body.get("tools") or () if isinstance(t, dict)
-             and t.get("type") in _TRANSLATED_TOOLS]
+             and isinstance(t.get("type"), str) and t["type"] in _TRANSLATED_TOOLS]
     if tools:
         needs.add(Capability.TOOLS)
         chars += _json_len(tools)
@@ -115,7 +116,7 @@ def analyse_items(body: JSON, session_key: str | None = None) -> Needs:
         needs.add(Capability.VISION)
     options = body.get("text")
     fmt = options.get("format") if isinstance(options, dict) else None
-    if isinstance(fmt, dict) and fmt.get("type") in _RESPONSES_FORMATS:
+    if isinstance(fmt, dict) and isinstance(fmt.get("type"), str) and fmt["type"] in _RESPONSES_FORMATS:
         needs.add(_RESPONSES_FORMATS[fmt["type"]])
         chars += _json_len(fmt.get("schema") or "")
     tokens = chars // CHARS_PER_TOKEN + images * IMAGE_TOKENS + len(items) * MESSAGE_OVERHEAD_TOKENS

@@ -148,7 +148,7 @@ def _check_item(item: Any, where: str) -> None:
         raise RequestError(f"`{where}.type` must be a string", param=f"{where}.type")
     if kind in (None, "message"):
         role = item.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise RequestError(f"`{where}.role` must be one of {', '.join(sorted(ROLES))}, got {role!r}",
                                param=f"{where}.role")
         _check_content(item.get("content"), f"{where}.content")

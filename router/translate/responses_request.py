@@ -72,7 +72,8 @@ def parts_of(content: Any) -> list[JSON]:
         return [{"type": "text", "text": content}] if content else []
     parts: list[JSON] = []
     for part in content if isinstance(content, list) else ():
-        convert = _PARTS.get(part.get("type", "")) if isinstance(part, dict) else None
+        kind = part.get("type") if isinstance(part, dict) else None
+        convert = _PARTS.get(kind) if isinstance(kind, str) else None
         made = convert(part) if convert is not None else None
         if made is not None:
             parts.append(made)
@@ -241,9 +242,8 @@ def to_chat(body: JSON) -> TranslatedRequest:
     if isinstance(instructions, str) and instructions:
         conv.system.append(instructions)
     for item in _items(body):
-        if not isinstance(item, dict):
-            continue
-        handler = _ITEMS.get(item.get("type") or ("message" if "role" in item else ""))
+        kind = (item.get("type") or "message") if isinstance(item, dict) else None
+        handler = _ITEMS.get(kind) if isinstance(kind, str) else None
         if handler is not None:
             handler(item, conv)
     out: JSON = {"model": body.get("model")}

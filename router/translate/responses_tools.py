@@ -59,9 +59,10 @@ class ToolTable:
                 self._add(tool, None, "")
 
     def _add(self, tool: JSON, namespace: str | None, context: str) -> None:
-        convert = _OFFERS.get(tool.get("type", ""))
+        kind = tool.get("type")
+        convert = _OFFERS.get(kind) if isinstance(kind, str) else None
         if convert is None:
-            if tool.get("type") == "namespace" and namespace is None:
+            if kind == "namespace" and namespace is None:
                 self._namespace(tool)
             return
         name = tool.get("name")

@@ -328,3 +328,64 @@ def test_hostile_keys_and_model_lists(h: Harness) -> None:
     many = {"model": "free", "models": [f"m{i}" for i in range(100_000)], "messages": USER}
     r = httpx.post(f"{url}/v1/chat/completions", json=many, headers=alice)
     assert r.status_code == 400 and "models" in r.json()["error"]["message"]
+
+
+# Unhashable and wrongly typed values where a string is expected (a `type`, a `role`).
+odd = st.lists(st.integers(), max_size=1) | st.dictionaries(st.text(max_size=2), st.integers(), max_size=1)
+part = st.fixed_dictionaries({"type": st.sampled_from(["input_text", "input_image", "output_text"]) | odd},
+                             optional={"text": json_values, "image_url": json_values})
+item = st.one_of(
+    st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "developer", "x"]) | odd},
+                          optional={"content": json_values | st.lists(part, max_size=3),
+                                    "type": st.sampled_from(["message", None])}),
+    st.fixed_dictionaries({"type": st.sampled_from(
+        ["function_call", "function_call_output", "custom_tool_call", "custom_tool_call_output",
+         "reasoning", "item_reference", "web_search_call"]) | odd},
+        optional={"call_id": json_values, "name": json_values, "arguments": json_values,
+                  "output": json_values, "input": json_values, "id": json_values,
+                  "namespace": json_values}),
+    json_values)
+tool = st.fixed_dictionaries({"type": st.sampled_from(["function", "custom", "namespace", "web_search"])
+                              | odd},
+                             optional={"name": json_values, "parameters": json_values,
+                                       "tools": json_values, "format": json_values})
+# Top-level fields of the right shape (a wrong one is a plain 400), odd values inside them.
+responses_body = st.fixed_dictionaries(
+    {"model": st.sampled_from(["free", "free", "p/m", "nope"]),
+     "input": st.lists(item, max_size=4) | st.text(min_size=1, max_size=5)},
+    optional={"stream": st.booleans(), "store": st.booleans(), "tools": st.lists(tool, max_size=3),
+              "tool_choice": json_values | st.fixed_dictionaries(
+                  {"type": st.sampled_from(["function", "custom", "allowed_tools"]) | odd},
+                  optional={"name": json_values, "tools": json_values, "mode": json_values}),
+              "text": st.fixed_dictionaries({"format": st.fixed_dictionaries(
+                  {"type": st.sampled_from(["json_object", "json_schema", "text"]) | odd},
+                  optional={"schema": json_values, "name": json_values})}),
+              "reasoning": st.dictionaries(st.sampled_from(["effort", "summary"]), json_values),
+              "instructions": st.text(max_size=5), "max_output_tokens": st.integers(1, 100),
+              "parallel_tool_calls": st.booleans(), "models": json_values, "user": json_values,
+              "metadata": st.dictionaries(st.text(max_size=3), json_values, max_size=2),
+              "temperature": st.floats(0, 1)})
+
+
+def test_fuzzed_responses_bodies_never_get_a_500(h: Harness) -> None:
+    url = h.router({"providers": [provider("p", h.upstream("p", FakeUpstream()),
+                                           {"m": ["tools", "vision", "json_object", "json_schema"]})]})
+    out = io.StringIO()
+    logs.configure(console=False, level="info", stream=out)
+    client = httpx.Client(timeout=10)
+
+    @settings(max_examples=150, suppress_health_check=list(HealthCheck), deadline=None)
+    @given(responses_body)
+    def check(payload: dict) -> None:
+        r = client.post(f"{url}/v1/responses", json=payload)
+        assert r.status_code < 500 or r.status_code in (502, 503), (payload, r.text)
+        assert r.headers["content-type"].startswith(("application/json", "text/event-stream"))
+        if r.status_code >= 400:  # an OpenAI error (a relayed upstream 400 may lack `param`)
+            assert {"message", "type"} <= set(r.json()["error"])
+
+    try:
+        check()
+    finally:
+        client.close()
+        logs.configure(console=False, level="info")
+    assert "unhandled error" not in out.getvalue()
