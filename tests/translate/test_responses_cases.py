@@ -1,6 +1,7 @@
-"""Responses API requests translated for a chat backend and an Anthropic one, field by field:
-what Codex, the Agents SDK and the AI SDK send (tool kinds, tool choices, text formats,
-reasoning, items of every type), and what is dropped."""
+"""Responses API translation case by case: requests for a chat backend and an Anthropic one,
+field by field (what Codex, the Agents SDK and the AI SDK send: tool kinds, tool choices, text
+formats, reasoning, items of every type, and what is dropped), and answers and streams in the
+shapes the properties do not draw (arguments sent whole, custom tools streamed)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+from sse_collectors import collect_responses, parse_frames
 
 from router.demo.anthropic_validation import validate_anthropic_request
 from router.demo.openai_validation import validate_openai_request
@@ -267,3 +269,55 @@ def test_a_length_stop_is_incomplete() -> None:
     assert got["status"] == "incomplete" and got["incomplete_details"] == {"reason": "max_output_tokens"}
     empty = dict(body, content=[], stop_reason="end_turn")
     assert translation(Api.RESPONSES, Api.ANTHROPIC).response(empty, ctx)["output"] == []
+
+
+def test_arguments_sent_whole_in_a_block_start_are_kept() -> None:
+    """Some servers put a tool's input in content_block_start and send no input_json_delta."""
+    request = {"model": "free", "input": "go", "tools": [WEATHER, PATCH]}
+    ctx = ResponseContext(served_model="ant/c", answer_id="w", request=request)
+    events: list[dict[str, Any]] = [
+        {"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 3}}},
+        {"type": "content_block_start", "index": 0, "content_block": {
+            "type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": {
+            "type": "tool_use", "id": "toolu_2", "name": "apply_patch", "input": {}}},
+        {"type": "content_block_delta", "index": 1, "delta": {
+            "type": "input_json_delta", "partial_json": '{"input": "*** Be'}},
+        {"type": "content_block_delta", "index": 1, "delta": {
+            "type": "input_json_delta", "partial_json": 'gin"}'}},
+        {"type": "content_block_stop", "index": 1},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}},
+        {"type": "message_stop"}]
+    translator = translation(Api.RESPONSES, Api.ANTHROPIC).stream(ctx)
+    frames = [f for e in events for f in translator.feed(e)]
+    got = collect_responses(frames)
+    assert [(i["type"], i.get("arguments"), i.get("input")) for i in got["output"]] == [
+        ("function_call", '{"city":"Oslo"}', None), ("custom_tool_call", None, "*** Begin")]
+    names = [name for name, _ in parse_frames(frames)]
+    assert "response.custom_tool_call_input.done" in names
+    assert names.count("response.function_call_arguments.delta") == 1  # the whole input, once
+
+
+def test_chat_tool_calls_interleaved_by_index_stay_whole() -> None:
+    request = {"model": "free", "input": "go", "tools": [WEATHER]}
+    ctx = ResponseContext(served_model="oai/g", answer_id="i", request=request)
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"id": "c", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    def call(index: int, arguments: str, ident: str | None = None) -> dict[str, Any]:
+        head: dict[str, Any] = {"index": index, "function": {"arguments": arguments}}
+        if ident:
+            head |= {"id": ident, "type": "function"}
+            head["function"]["name"] = "get_weather"
+        return chunk({"tool_calls": [head]})
+
+    chunks = [chunk({"role": "assistant", "content": ""}), call(0, '{"city":', "call_a"),
+              call(1, '{"city":', "call_b"), call(0, '"Oslo"}'), call(1, '"Rome"}'),
+              chunk({}, "tool_calls")]
+    translator = translation(Api.RESPONSES, Api.OPENAI).stream(ctx)
+    got = collect_responses([f for c in chunks for f in translator.feed(c)] + translator.finish())
+    assert [(i["call_id"], i["arguments"]) for i in got["output"]] == [
+        ("call_a", '{"city":"Oslo"}'), ("call_b", '{"city":"Rome"}')]
+    assert got["usage"]["input_tokens"] == 0 and got["status"] == "completed"  # no usage chunk came
