@@ -44,7 +44,7 @@ from router.prober import PROBER, Prober
 from router.proxy import Proxy
 from router.readiness import Readiness
 from router.recent import RecentRequests
-from router.responses_store import MemoryBlobs, ResponsesStore
+from router.responses_store import ResponsesStore
 from router.runtime import Runtime, RuntimeRef, build_runtime
 from router.state.backends import STORES, StoreSettings, replica_id
 from router.state.store import OPS, StateStore
@@ -90,7 +90,7 @@ def create_app(
     app[RECENT] = RecentRequests(clock)
     app[ACCESS] = Access(metrics, app[RECENT])
     app[PROXY] = Proxy(health, budgets, metrics, clock, sleep)
-    app[RESPONSES_STORE] = ResponsesStore(MemoryBlobs(clock))
+    app[RESPONSES_STORE] = ResponsesStore(store, state.response_ttl_s)
     app[RUNTIME] = RuntimeRef(build_runtime(config, plugins, rng, clock.wall))
     if reload_config is not None:
         app[RELOADER] = lambda: build_runtime(reload_config(), plugins, rng, clock.wall)
