@@ -35,6 +35,15 @@ from router.translate.sse import event_frame
 from router.types import JSON
 
 _TEXT = object()  # the open message item, among the open calls' keys
+# A failed Response's `error.code` is one of OpenAI's own codes (the SDK's model lists them, and
+# Codex acts on them: it waits and retries on these two). The in-band `error` event keeps the
+# router's or the upstream's word for what happened.
+_RATE_LIMITED = frozenset({"rate_limit_exceeded", "rate_limit_error", "rate_limited", "tokens",
+                           "requests"})
+
+
+def failed_code(code: str) -> str:
+    return "rate_limit_exceeded" if code in _RATE_LIMITED else "server_error"
 
 
 @dataclass(slots=True)
@@ -191,9 +200,10 @@ class ResponseEvents:
     def fail(self, code: str, message: str) -> list[bytes]:
         if self.done:
             return []
+        frames = self.start()  # a stream always opens with response.created, even one failing
         self.done = True
         output = [item for item in self._output if item is not None]
         failed = response(self._ctx, Status.FAILED, output, None,
-                          error={"code": code, "message": message})
-        return [self._event("error", {"code": code, "message": message, "param": None}),
+                          error={"code": failed_code(code), "message": message})
+        return [*frames, self._event("error", {"code": code, "message": message, "param": None}),
                 self._event("response.failed", {"response": failed})]

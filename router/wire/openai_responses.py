@@ -47,7 +47,9 @@ class OpenAIResponses:
         return self._openai.error_body(error_type, message, param=param, code=code)
 
     def stream_error(self, error_type: str, message: str) -> list[bytes]:
-        return ResponseEvents(ResponseContext(served_model="")).fail(error_type, message)
+        events = ResponseEvents(ResponseContext(served_model=""))
+        events.started = True  # the stream broke after its first byte: it was opened already
+        return events.fail(error_type, message)
 
     def analyse(self, body: JSON, session_header: str | None) -> Needs:
         return analyse_items(body, session_header or first_key(body, _SESSION_KEYS))

@@ -6,6 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from openai.types.responses import ResponseStreamEvent
+from pydantic import TypeAdapter
+
+# The `openai` SDK's own models of every Responses event, validated strictly (the SDK itself
+# builds them leniently, so a field it requires could go missing unnoticed).
+RESPONSES_EVENT: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
+
 
 def parse_frames(frames: list[bytes]) -> list[tuple[str | None, Any]]:
     events: list[tuple[str | None, Any]] = []
@@ -154,6 +161,7 @@ def collect_responses(frames: list[bytes]) -> dict[str, Any]:
     error: dict[str, Any] | None = None
     for position, (name, data) in enumerate(events):
         assert data != "[DONE]", "no [DONE] in a Responses stream"
+        RESPONSES_EVENT.validate_python(data)
         assert name == data["type"], "event name and payload type agree"
         assert data["sequence_number"] == position, "sequence numbers rise from 0 by one"
         if error is not None:

@@ -321,3 +321,34 @@ def test_chat_tool_calls_interleaved_by_index_stay_whole() -> None:
     assert [(i["call_id"], i["arguments"]) for i in got["output"]] == [
         ("call_a", '{"city":"Oslo"}'), ("call_b", '{"city":"Rome"}')]
     assert got["usage"]["input_tokens"] == 0 and got["status"] == "completed"  # no usage chunk came
+
+
+@pytest.mark.parametrize(("upstream", "event", "code", "failed_code"), [
+    (Api.OPENAI, {"error": {"message": "busy", "type": "server_error"}}, "server_error",
+     "server_error"),
+    (Api.OPENAI, {"error": {"message": "slow down", "code": "rate_limit_exceeded"}},
+     "rate_limit_exceeded", "rate_limit_exceeded"),
+    (Api.ANTHROPIC, {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}},
+     "overloaded_error", "server_error"),
+    (Api.ANTHROPIC, {"type": "error", "error": {"type": "rate_limit_error", "message": "slow"}},
+     "rate_limit_error", "rate_limit_exceeded"),
+])
+def test_a_failed_response_carries_one_of_openais_error_codes(
+        upstream: Api, event: dict[str, Any], code: str, failed_code: str) -> None:
+    """The `error` event says what happened in the upstream's words; `response.failed` gives
+    a code from OpenAI's own list (the SDK's model has it; Codex retries on these two)."""
+    ctx = ResponseContext(served_model="p/m", answer_id="a" * 22)
+    stream = translation(Api.RESPONSES, upstream).stream(ctx)
+    first = ({"id": "c", "choices": [{"index": 0, "delta": {"content": "Hi"}}]}
+             if upstream is Api.OPENAI else {"type": "message_start", "message": {"id": "m"}})
+    got = collect_responses(stream.feed(first) + stream.feed(event))  # strict: the SDK's models
+    assert got["error"]["code"] == code and got["failed"]["error"]["code"] == failed_code
+
+
+def test_a_failure_before_anything_else_still_opens_the_stream() -> None:
+    stream = translation(Api.RESPONSES, Api.OPENAI).stream(
+        ResponseContext(served_model="p/m", answer_id="b" * 22))
+    frames = stream.fail("upstream_error", "the upstream sent an unusable stream event")
+    assert [name for name, _ in parse_frames(frames)] == [
+        "response.created", "response.in_progress", "error", "response.failed"]
+    assert collect_responses(frames)["failed"]["error"]["code"] == "server_error"
