@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from router.call import Call
@@ -23,31 +22,34 @@ DEFAULT_LIMIT = 100
 MAX_ID_CHARS = 128  # a request id is the client's header, up to 8 KiB: shown cut to this
 
 
-@dataclass(frozen=True, slots=True)
 class Entry:
-    arrived: float  # wall clock, seconds since the epoch
-    request_id: str
-    api: str
-    route: str
-    backend: str | None
-    status: int
-    attempts: int
-    duration_ms: float
-    ttft_ms: float | None
-    stream: bool
-    client: str | None
+    """One request as kept: its closed Call and when it arrived. Nothing is copied or rendered
+    when it is kept (that runs on every request); the Call is not written to after it closed."""
+
+    __slots__ = ("arrived", "call", "duration_s")
+
+    def __init__(self, call: Call, arrived: float, duration_s: float) -> None:
+        self.call = call
+        self.arrived = arrived  # wall clock, seconds since the epoch
+        self.duration_s = duration_s
+
+    @property
+    def request_id(self) -> str:
+        return self.call.request_id
 
     def render(self, secrets: Iterable[str]) -> JSON:
         """The entry as /status/requests shows it."""
-        request_id = SECRET_SHAPES.sub(MASK, redact(self.request_id, secrets))
+        call = self.call
+        request_id = SECRET_SHAPES.sub(MASK, redact(call.request_id, secrets))
         if len(request_id) > MAX_ID_CHARS:
             request_id = request_id[: MAX_ID_CHARS - 1] + "…"
         stamp = datetime.fromtimestamp(self.arrived, UTC).isoformat(timespec="milliseconds")
         return {
-            "time": stamp.replace("+00:00", "Z"), "request_id": request_id, "api": self.api,
-            "route": self.route, "backend": self.backend, "status": self.status,
-            "attempts": self.attempts, "duration_ms": self.duration_ms, "ttft_ms": self.ttft_ms,
-            "stream": self.stream, "client": self.client,
+            "time": stamp.replace("+00:00", "Z"), "request_id": request_id, "api": call.api.value,
+            "route": call.route, "backend": call.backend, "status": call.status,
+            "attempts": call.attempts, "duration_ms": round(self.duration_s * 1000, 1),
+            "ttft_ms": None if call.ttft_s is None else round(call.ttft_s * 1000, 1),
+            "stream": call.stream, "client": call.client,
         }
 
 
@@ -65,13 +67,7 @@ class RecentRequests:
 
     def record(self, call: Call, duration_s: float) -> None:
         """Keep the closed Call of one request that has just ended."""
-        self._entries.append(Entry(
-            arrived=self._clock.wall() - duration_s, request_id=call.request_id, api=call.api.value,
-            route=call.route, backend=call.backend, status=call.status, attempts=call.attempts,
-            duration_ms=round(duration_s * 1000, 1),
-            ttft_ms=None if call.ttft_s is None else round(call.ttft_s * 1000, 1),
-            stream=call.stream, client=call.client,
-        ))
+        self._entries.append(Entry(call, self._clock.wall() - duration_s, duration_s))
 
     def latest(self, limit: int) -> list[Entry]:
         """Up to `limit` entries, newest first."""
