@@ -240,7 +240,18 @@ class FallbackStore:
         return local
 
     async def refund(self, reservation: Reservation) -> None:
-        await self.adjust(reservation, 0)
+        self._local.refund_now(reservation)
+        if self._up:
+            try:
+                await self._primary.refund(reservation)
+                return
+            except StoreError as exc:
+                self._failed(exc)
+
+        async def replay(primary: SharedStore) -> None:
+            await primary.refund(reservation)
+
+        self._later("refund", replay)
 
     async def room(self, windows: Sequence[Window]) -> tuple[int, ...]:
         if self._up:

@@ -107,22 +107,25 @@ class MemoryStore:
         """Every reservation still in a window, with how long ago it was made: what a shared
         store that lost its data must be told again."""
         now = self._clock.monotonic()
-        found: dict[str, tuple[list[Window], int, float]] = {}
+        found: dict[str, tuple[list[Window], list[int], float]] = {}
         for log in self._logs.values():
             log.prune(now, log.window.span_s)
             for entry in log.live():
-                windows, _, _ = found.setdefault(entry.token, ([], entry.cost, entry.at))
+                windows, costs, _ = found.setdefault(entry.token, ([], [], entry.at))
                 windows.append(log.window)
-        return [(Reservation(tuple(windows), cost, token, ()), now - at)
-                for token, (windows, cost, at) in found.items()]
+                if not log.window.per_request:
+                    costs.append(entry.cost)
+        # The cost is what its cost-counting windows hold (its per-request ones count 1 anyway).
+        return [(Reservation(tuple(windows), max(costs, default=1), token, ()), now - at)
+                for token, (windows, costs, at) in found.items()]
 
     def reserve_now(self, windows: Sequence[Window], cost: int = 1) -> Reservation | Full:
         """reserve() without a coroutine: nothing here waits."""
         now = self._clock.monotonic()
         logs = [self._log(w, now) for w in windows]
         rooms = tuple(max(w.limit - log.total, 0) for w, log in zip(windows, logs, strict=True))
-        waits = tuple(log.frees_in(now, w, cost) if log.total + cost > w.limit else 0.0
-                      for w, log in zip(windows, logs, strict=True))
+        waits = tuple(log.frees_in(now, w, w.charge(cost)) if log.total + w.charge(cost) > w.limit
+                      else 0.0 for w, log in zip(windows, logs, strict=True))
         if any(waits):
             return Full(max(waits), rooms, waits)
         return self.record(windows, cost, next(self._tokens))
@@ -134,7 +137,7 @@ class MemoryStore:
         rooms, waits = [], []
         for w in windows:
             log = self._log(w, at)
-            log.add(_Entry(at, cost, token))
+            log.add(_Entry(at, w.charge(cost), token))
             rooms.append(max(w.limit - log.total, 0))
             waits.append(log.frees_in(at, w, 1) if log.total + 1 > w.limit else 0.0)
         return Reservation(tuple(windows), cost, token, tuple(rooms), tuple(waits))
@@ -142,19 +145,25 @@ class MemoryStore:
     async def reserve(self, windows: Sequence[Window], cost: int = 1) -> Reservation | Full:
         return self.reserve_now(windows, cost)
 
-    def adjust_now(self, reservation: Reservation, cost: int) -> Reservation:
+    def _change(self, reservation: Reservation, cost: int, whole: bool) -> None:
         for w in reservation.windows:
             log = self._logs.get(w.key)
-            if log is not None:
-                log.adjust(reservation.token, cost)
+            if log is not None and (whole or not w.per_request):
+                log.adjust(reservation.token, 0 if whole else cost)
+
+    def adjust_now(self, reservation: Reservation, cost: int) -> Reservation:
+        self._change(reservation, cost, whole=False)
         rooms = self.room_now(reservation.windows)
         return Reservation(reservation.windows, cost, reservation.token, rooms)
 
     async def adjust(self, reservation: Reservation, cost: int) -> Reservation:
         return self.adjust_now(reservation, cost)
 
+    def refund_now(self, reservation: Reservation) -> None:
+        self._change(reservation, 0, whole=True)
+
     async def refund(self, reservation: Reservation) -> None:
-        self.adjust_now(reservation, 0)
+        self.refund_now(reservation)
 
     def room_now(self, windows: Sequence[Window]) -> tuple[int, ...]:
         now = self._clock.monotonic()

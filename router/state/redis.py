@@ -67,7 +67,8 @@ STORE_ID_TTL_S = 2 * 86400.0
 # Shared by the window scripts. KEYS are the windows' logs, then one hash holding, per log, the
 # "excess" of its costs over one per entry: a window of requests (every cost 1) is counted by
 # ZCARD and never touches the hash; a window of tokens keeps its sum there. ARGV carries the
-# windows' limits and spans packed as "limit:span_ms,...". Every redis.call costs a few
+# windows' limits, spans and whether they count 1 per reservation (1) or its cost (0), packed as
+# "limit:span_ms:per_request,...". Every redis.call costs a few
 # microseconds on the request path: the scripts make as few as they can.
 _WINDOWS = """
 local totals = KEYS[#KEYS]
@@ -77,8 +78,8 @@ local function cost_of(member)
 end
 local function spec(packed)
   local out = {}
-  for limit, span in string.gmatch(packed, '(%d+):(%d+)') do
-    out[#out+1] = {tonumber(limit), tonumber(span)}
+  for limit, span, per in string.gmatch(packed, '(%d+):(%d+):(%d)') do
+    out[#out+1] = {tonumber(limit), tonumber(span), per == '1'}
   end
   return out
 end
@@ -137,25 +138,25 @@ end
 # "0|room,...|wait_ms,..." when not (wait: until room for the cost; 0 where there is room).
 RESERVE = Script(_WINDOWS + """
 local now, cost, force = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[4] == '1'
-local member = ARGV[3] .. '|' .. ARGV[2]
 local windows = spec(ARGV[5])
-local sums, waits, full = {}, {}, false
+local sums, waits, charges, full = {}, {}, {}, false
 for i = 1, n do
   local limit, span = windows[i][1], windows[i][2]
+  charges[i] = windows[i][3] and 1 or cost
   sums[i] = used(i, now, span)
   waits[i] = 0
-  if not force and sums[i] + cost > limit then
-    waits[i] = math.ceil(frees_in(KEYS[i], sums[i], cost, limit, span, now))
+  if not force and sums[i] + charges[i] > limit then
+    waits[i] = math.ceil(frees_in(KEYS[i], sums[i], charges[i], limit, span, now))
     full = true
   end
 end
 if not full then
   for i = 1, n do
-    local limit, span = windows[i][1], windows[i][2]
-    redis.call('ZADD', KEYS[i], now, member)
+    local limit, span, charge = windows[i][1], windows[i][2], charges[i]
+    redis.call('ZADD', KEYS[i], now, ARGV[3] .. '|' .. charge)
     redis.call('PEXPIRE', KEYS[i], span + @SLACK@)
-    add_excess(KEYS[i], cost - 1, span + @SLACK@)
-    sums[i] = sums[i] + cost
+    add_excess(KEYS[i], charge - 1, span + @SLACK@)
+    sums[i] = sums[i] + charge
     if sums[i] + 1 > limit then waits[i] = math.ceil(frees_in(KEYS[i], sums[i], 1, limit, span, now)) end
   end
 end
@@ -171,26 +172,34 @@ for i = 1, n do rooms[i] = math.max(windows[i][1] - used(i, now, windows[i][2]),
 return table.concat(rooms, ',')
 """)
 
-# ARGV: old member, new member ("" refunds), now_ms, the windows' spec. Each window keeps the
-# entry's instant. Returns "room,...".
+# ARGV: token, its cost, the new cost ("" refunds it from every window; 0 takes it out of the
+# cost-counting ones), now_ms, the windows' spec. Per-request windows keep their entry unless
+# refunded; each window keeps the entry's instant. Returns "room,...".
 ADJUST = Script(_WINDOWS + """
-local old, new, now, windows = ARGV[1], ARGV[2], tonumber(ARGV[3]), spec(ARGV[4])
--- The excess an entry brings is its cost less the one ZCARD counts for it.
-local delta = -(cost_of(old) - 1)
-if new ~= '' then delta = delta + cost_of(new) - 1 end
+local token, old, new, now = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local windows, whole = spec(ARGV[5]), ARGV[3] == ''
+local cost = whole and 0 or tonumber(new)
 local rooms = {}
 for i = 1, n do
-  local score = redis.call('ZSCORE', KEYS[i], old)
-  if score then
-    -- Removing the only member deletes the key: keep its expiry for the one added back.
-    local ttl = redis.call('PTTL', KEYS[i])
-    redis.call('ZREM', KEYS[i], old)
-    if new ~= '' then
-      redis.call('ZADD', KEYS[i], score, new)
-      if ttl > 0 then redis.call('PEXPIRE', KEYS[i], ttl) end
+  local per = windows[i][3]
+  if whole or not per then
+    local was = per and 1 or old
+    local member = token .. '|' .. was
+    local score = redis.call('ZSCORE', KEYS[i], member)
+    if score then
+      -- The excess an entry brings is its cost less the one ZCARD counts for it.
+      local delta = -(was - 1)
+      -- Removing the only member deletes the key: keep its expiry for the one added back.
+      local ttl = redis.call('PTTL', KEYS[i])
+      redis.call('ZREM', KEYS[i], member)
+      if cost > 0 then
+        redis.call('ZADD', KEYS[i], score, token .. '|' .. cost)
+        if ttl > 0 then redis.call('PEXPIRE', KEYS[i], ttl) end
+        delta = delta + cost - 1
+      end
+      add_excess(KEYS[i], delta, windows[i][2] + @SLACK@)
+      excesses[i] = redis.call('HGET', totals, KEYS[i])
     end
-    add_excess(KEYS[i], delta, windows[i][2] + @SLACK@)
-    excesses[i] = redis.call('HGET', totals, KEYS[i])
   end
   rooms[i] = math.max(windows[i][1] - used(i, now, windows[i][2]), 0)
 end
@@ -303,7 +312,8 @@ class RedisStore:
             if len(self._packed) >= MAX_PACKED:
                 self._packed.clear()
             keys = [*(self.key(f"window:{w.key}") for w in windows), self._totals]
-            packed = self._packed[key] = (keys, ",".join(f"{w.limit}:{_ms(w.span_s)}" for w in windows))
+            packed = self._packed[key] = (keys, ",".join(
+                f"{w.limit}:{_ms(w.span_s)}:{1 if w.per_request else 0}" for w in windows))
         return packed
 
     def _now_ms(self) -> int:
@@ -372,13 +382,12 @@ class RedisStore:
     async def _change(self, op: str, reservation: Reservation, new: str) -> tuple[int, ...]:
         windows = reservation.windows
         keys, spec = self._pack(windows)
-        args: list[ScriptArg] = [f"{reservation.token}|{reservation.cost}", new, self._now_ms(), spec]
+        args: list[ScriptArg] = [reservation.token, reservation.cost, new, self._now_ms(), spec]
         reply: bytes = await self._call(op, lambda: self._eval(ADJUST, keys, args))
         return _ints(reply)
 
     async def adjust(self, reservation: Reservation, cost: int) -> Reservation:
-        rooms = await self._change("adjust", reservation,
-                                   f"{reservation.token}|{cost}" if cost else "")
+        rooms = await self._change("adjust", reservation, str(cost))
         return Reservation(reservation.windows, cost, reservation.token, rooms)
 
     async def refund(self, reservation: Reservation) -> None:

@@ -19,12 +19,19 @@ from typing import Protocol
 class Window:
     """A budget: at most `limit` units of cost in any `span_s` seconds (a sliding log, so no
     window edge lets a burst of twice the limit through). `key` names it in the store, e.g.
-    "backend:groq/llama-3.3-70b:rpm"; two windows with one key must have one span. A request
-    budget costs 1 per request; a token budget (tpm, tpd) is the same window with a token cost."""
+    "backend:groq/llama-3.3-70b:rpm"; two windows with one key must have one span (and one
+    `per_request`). A window counts a reservation's cost; a `per_request` one counts 1 per
+    reservation whatever its cost, so that one reservation of a request's token estimate goes
+    into its token budgets (tpm, tpd) and its request budgets (rpm, rpd) at once."""
 
     key: str
     limit: int
     span_s: float
+    per_request: bool = False
+
+    def charge(self, cost: int) -> int:
+        """What a reservation of `cost` counts in this window."""
+        return 1 if self.per_request else cost
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +123,12 @@ class StateStore(Protocol):
 
     async def adjust(self, reservation: Reservation, cost: int) -> Reservation:
         """Replace a reservation's cost with the one really spent (a token estimate by the
-        reported usage), at its original instant; a cost of 0 refunds it. Expired: a no-op."""
+        reported usage), at its original instant; a cost of 0 takes it out of the windows that
+        count costs. `per_request` windows keep their 1: the request was sent. Expired: a no-op."""
         ...
 
     async def refund(self, reservation: Reservation) -> None:
-        """Take a reservation back whole (the request was never sent)."""
+        """Take a reservation back whole, from every window (the request was never sent)."""
         ...
 
     async def room(self, windows: Sequence[Window]) -> tuple[int, ...]:

@@ -123,6 +123,37 @@ async def test_refund_and_adjust_to_zero_give_the_room_back(store: StateStore) -
     assert await store.room([RPM, RPD]) == (3, 5)
 
 
+PER_REQUEST = Window("backend:p/r:rpm", 3, 60.0, per_request=True)
+TOKENS = Window("backend:p/r:tpm", 100, 60.0)
+
+
+async def test_a_per_request_window_counts_one_whatever_the_cost(store: StateStore,
+                                                                 clock: FakeClock) -> None:
+    # One reservation of a request's token estimate goes into its rpm and its tpm at once.
+    first = granted(await store.reserve([PER_REQUEST, TOKENS], 40))
+    assert first.rooms == (2, 60)
+    # The reported usage replaces the estimate in the token window only.
+    used = await store.adjust(first, 25)
+    assert used.rooms == (2, 75)
+    # A failed attempt gives its tokens back; its request was sent and stays counted.
+    second = granted(await store.reserve([PER_REQUEST, TOKENS], 70))
+    await store.adjust(second, 0)
+    assert await store.room([PER_REQUEST, TOKENS]) == (1, 75)
+    # A refund takes the whole reservation back, from every window.
+    await store.refund(used)
+    assert await store.room([PER_REQUEST, TOKENS]) == (2, 100)
+    # Full on the token window for a big estimate, while a small one still fits.
+    granted(await store.reserve([PER_REQUEST, TOKENS], 90))
+    full = refused(await store.reserve([PER_REQUEST, TOKENS], 20))
+    assert full.rooms == (1, 10) and full.waits[0] == 0 and full.waits[1] > 0
+    assert granted(await store.reserve([PER_REQUEST, TOKENS], 10)).rooms == (0, 0)
+    # Now the request window is full whatever the cost.
+    full = refused(await store.reserve([PER_REQUEST, TOKENS], 1))
+    assert full.waits[0] > 0
+    clock.advance(60.1)
+    assert await store.room([PER_REQUEST, TOKENS]) == (3, 100)
+
+
 async def test_never_more_than_the_limit_in_any_span(store: StateStore, clock: FakeClock) -> None:
     rng = random.Random(7)
     window = Window("backend:p/x:rpm", 5, 60.0)

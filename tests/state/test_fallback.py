@@ -198,3 +198,41 @@ async def test_a_long_backlog_is_replayed_in_batches(
     await one.store.step()
     assert one.store.up
     assert await two.store.room([big]) == (3000 - 450,)
+
+
+REQUESTS = Window("backend:p/t:rpm", 10, 60.0, per_request=True)
+TOKENS = Window("backend:p/t:tpm", 900, 60.0)
+
+
+async def test_token_estimates_settled_during_an_outage_reach_the_store_back(
+    server: RedisServer, replicas: list[Replica]
+) -> None:
+    one, two = replicas[0], replicas[1]
+    before = await one.store.reserve([REQUESTS, TOKENS], 200)
+    assert isinstance(before, Reservation)
+    server.freeze()  # a partition: the store keeps its data
+    try:
+        during = await one.store.reserve([REQUESTS, TOKENS], 100)  # its share: 300 tokens
+        assert isinstance(during, Reservation)
+        await one.store.adjust(before, 50)  # the answer used less than its estimate
+        await one.store.adjust(during, 0)  # a failed attempt gives its tokens back
+    finally:
+        server.thaw()
+    await one.store.step()
+    assert one.store.up
+    # Two requests, 50 tokens: the estimate replaced, the failed attempt's tokens given back.
+    assert await two.store.room([REQUESTS, TOKENS]) == (8, 850)
+
+
+async def test_a_restarted_store_is_told_each_windows_own_count(
+    server: RedisServer, replicas: list[Replica]
+) -> None:
+    one, two = replicas[0], replicas[1]
+    granted = await one.store.reserve([REQUESTS, TOKENS], 300)
+    assert isinstance(granted, Reservation)
+    server.stop()
+    server.start()  # empty: rebuilt from local state
+    await one.store.step()
+    assert await two.store.room([REQUESTS, TOKENS]) == (9, 600)
+    await two.store.refund(granted)
+    assert await one.store.room([REQUESTS, TOKENS]) == (10, 900)
