@@ -38,6 +38,8 @@ class KnownModel:
     context_length: int
     rpm: int | None = None
     rpd: int | None = None
+    tpm: int | None = None
+    tpd: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,11 @@ class Preset:
     rpd: int | None = None
     model_rpm: int | None = None
     model_rpd: int | None = None
+    tpm: int | None = None
+    tpd: int | None = None
+    model_tpm: int | None = None
+    model_tpd: int | None = None
+    counts_max_tokens: bool = False
     default_capabilities: frozenset[Capability] = frozenset()
     weight: float = 1.0
     models: tuple[KnownModel, ...] = ()
@@ -108,6 +115,8 @@ class Preset:
             "weight": self.weight if self.weight != 1.0 else None,
             "rpm": model.rpm if model.rpm is not None else self.model_rpm,
             "rpd": model.rpd if model.rpd is not None else self.model_rpd,
+            "tpm": model.tpm if model.tpm is not None else self.model_tpm,
+            "tpd": model.tpd if model.tpd is not None else self.model_tpd,
         }
         # TOML has no null: an unset limit is an absent key.
         fields.update({k: v for k, v in optional.items() if v is not None})
@@ -125,7 +134,8 @@ class Preset:
         key_env = self.key_variable(env)
         if key_env is None and not self.api_key_optional:
             key_env = self.api_key_env
-        optional = {"api_key_env": key_env, "rpm": self.rpm, "rpd": self.rpd}
+        optional = {"api_key_env": key_env, "rpm": self.rpm, "rpd": self.rpd, "tpm": self.tpm,
+                    "tpd": self.tpd, "counts_max_tokens": self.counts_max_tokens or None}
         fields.update({k: v for k, v in optional.items() if v is not None})
         return fields
 
@@ -156,6 +166,8 @@ class Preset:
                         context_length=context,
                         rpm=model.rpm if model else None,
                         rpd=model.rpd if model else None,
+                        tpm=model.tpm if model else None,
+                        tpd=model.tpd if model else None,
                     )
                 )
             )
@@ -197,6 +209,8 @@ def _known_model(table: Mapping[str, Any], where: str) -> KnownModel:
         context_length=int(table["context_length"]),
         rpm=table.get("rpm"),
         rpd=table.get("rpd"),
+        tpm=table.get("tpm"),
+        tpd=table.get("tpd"),
     )
 
 
@@ -218,6 +232,11 @@ def _preset(name: str, table: Mapping[str, Any]) -> Preset:
         rpd=table.get("rpd"),
         model_rpm=table.get("model_rpm"),
         model_rpd=table.get("model_rpd"),
+        tpm=table.get("tpm"),
+        tpd=table.get("tpd"),
+        model_tpm=table.get("model_tpm"),
+        model_tpd=table.get("model_tpd"),
+        counts_max_tokens=bool(table.get("counts_max_tokens", False)),
         default_capabilities=_capabilities(
             table.get("default_capabilities", ()), f"{name}.default_capabilities"
         ),

@@ -64,6 +64,8 @@ class ModelConfig:
     weight: float = 1.0
     rpm: int | None = None
     rpd: int | None = None
+    tpm: int | None = None  # tokens (prompt + completion) per minute / per day
+    tpd: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,11 @@ class ProviderConfig:
     discover: str = "none"
     rpm: int | None = None
     rpd: int | None = None
+    tpm: int | None = None
+    tpd: int | None = None
+    # The upstream counts a request's declared max_tokens against its token budgets (Groq,
+    # Cerebras), so the router declares no more output than the budget has left (an extension).
+    counts_max_tokens: bool = False
     timeout_s: float = 120.0
     connect_timeout_s: float = 10.0
     include: tuple[str, ...] = ()  # globs over discovered model names; none: every one
@@ -89,7 +96,8 @@ class ProviderConfig:
             Backend(
                 id=f"{self.name}/{m.name}", provider=self.name, model=m.name, api=self.api,
                 capabilities=m.capabilities, context_length=m.context_length, weight=m.weight,
-                rpm=m.rpm, rpd=m.rpd,
+                rpm=m.rpm, rpd=m.rpd, tpm=m.tpm, tpd=m.tpd,
+                counts_max_tokens=self.counts_max_tokens,
             )
             for m in self.models
         )
@@ -239,6 +247,14 @@ class _Parser:
                     out[key] = v
         return out
 
+    def positive(self, opts: dict[str, Any], where: str, keys: Sequence[str]) -> None:
+        """Drop (and report) those of `keys` in `opts` that are 0: a token budget of 0 could
+        never be met by any request."""
+        for key in keys:
+            if opts.get(key) == 0:
+                self.err(f"{where}.{key}", "must be positive")
+                del opts[key]
+
     def section(self, raw: Mapping[str, Any], name: str, cls: Any, spec: _Fields) -> Any:
         table = raw.get(name, {})
         if not isinstance(table, dict):
@@ -281,6 +297,7 @@ class _Parser:
         if base_url is not None and not base_url.startswith(("http://", "https://")):
             self.err(f"{where}.base_url", f"{base_url!r} is not an http(s) URL")
         opts = self.fields(t, where, _PROVIDER_FIELDS)
+        self.positive(opts, where, _TOKEN_BUDGETS)
         opts.update({k: self.globs(t[k], f"{where}.{k}") for k in _PROVIDER_GLOBS if k in t})
         discover = opts.get("discover", "none")
         if discover not in DISCOVERY_METHODS:
@@ -324,6 +341,7 @@ class _Parser:
         name = self.value(t, "name", str, f"{where}.name")
         caps = self.capabilities(t.get("capabilities", []), f"{where}.capabilities")
         opts = self.fields(t, where, _MODEL_FIELDS)
+        self.positive(opts, where, _TOKEN_BUDGETS)
         if opts.get("context_length", 1) <= 0:
             self.err(f"{where}.context_length", "must be positive")
         if name is None:
@@ -471,12 +489,13 @@ class _Parser:
 
 _PROVIDER_FIELDS: _Fields = {
     "api_key_env": str, "preset": str, "discover": str,
-    "rpm": int, "rpd": int, "timeout_s": float,
+    "rpm": int, "rpd": int, "tpm": int, "tpd": int, "counts_max_tokens": bool, "timeout_s": float,
     "connect_timeout_s": float, "total_timeout_s": float, "discovery_interval_s": float,
 }
 _PROVIDER_GLOBS = ("include", "exclude")
 _MODEL_FIELDS: _Fields = {
-    "context_length": int, "weight": float, "rpm": int, "rpd": int,
+    "context_length": int, "weight": float, "rpm": int, "rpd": int, "tpm": int, "tpd": int,
 }
+_TOKEN_BUDGETS = ("tpm", "tpd")
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
                list: "an array", dict: "a table"}

@@ -76,6 +76,8 @@ def _model(table: Mapping[str, Any]) -> ModelConfig:
         weight=table.get("weight", 1.0),
         rpm=table.get("rpm"),
         rpd=table.get("rpd"),
+        tpm=table.get("tpm"),
+        tpd=table.get("tpd"),
     )
 
 

@@ -26,14 +26,15 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 def pool_table(config: Config) -> str:
     providers = table(
-        ["provider", "api", "base_url", "key", "discover", "rpm", "rpd"],
-        [[p.name, p.api.value, p.base_url, p.api_key_env or "(none)", p.discover, p.rpm, p.rpd]
-         for p in config.providers],
+        ["provider", "api", "base_url", "key", "discover", "rpm", "rpd", "tpm", "tpd",
+         "counts max_tokens"],
+        [[p.name, p.api.value, p.base_url, p.api_key_env or "(none)", p.discover, p.rpm, p.rpd,
+          p.tpm, p.tpd, "yes" if p.counts_max_tokens else ""] for p in config.providers],
     )
     backends = table(
-        ["backend", "capabilities", "context", "weight", "rpm", "rpd"],
+        ["backend", "capabilities", "context", "weight", "rpm", "rpd", "tpm", "tpd"],
         [[b.id, ",".join(sorted(c.value for c in b.capabilities)) or "-", b.context_length,
-          b.weight, b.rpm, b.rpd] for b in config.backends()],
+          b.weight, b.rpm, b.rpd, b.tpm, b.tpd] for b in config.backends()],
     )
     ids = [b.id for b in config.backends()]
     routes = table(
@@ -77,7 +78,9 @@ async def fetch_status(url: str, key: str | None) -> str:
         rows.append([
             b["id"], b["state"], b["score"], b.get("latency_ms_p50"), b.get("error_rate"),
             b.get("cooldown_s"), b.get("cooldown_reason") or "", budget.get("rpm_left"),
-            budget.get("rpd_left"), b.get("requests"), b.get("failures"), b.get("inflight"),
+            budget.get("rpd_left"), budget.get("tpm_left"), budget.get("tpd_left"),
+            b.get("requests"), b.get("failures"), b.get("inflight"),
         ])
     return table(["backend", "state", "score", "p50 ms", "err rate", "cooldown s", "why",
-                  "rpm left", "rpd left", "requests", "failures", "inflight"], rows)
+                  "rpm left", "rpd left", "tpm left", "tpd left", "requests", "failures",
+                  "inflight"], rows)

@@ -64,6 +64,9 @@ class Backend:
     weight: float = 1.0
     rpm: int | None = None
     rpd: int | None = None
+    tpm: int | None = None  # the model's own token budgets (its provider's are apart)
+    tpd: int | None = None
+    counts_max_tokens: bool = False  # its provider counts the declared max_tokens as spent
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,7 @@ class Needs:
     prompt_tokens: int  # an estimate
     session_key: str | None = None
     stream: bool = False
+    max_output: int | None = None  # the client's output ceiling (max_tokens and kin), if any
 
 
 @dataclass(frozen=True, slots=True)

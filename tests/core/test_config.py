@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -247,3 +249,73 @@ def test_check_shows_the_state_store_without_its_password(tmp_path: Path) -> Non
     assert run.returncode == 0, run.stderr
     assert "redis at redis://cache:6380/2 (from FREEROUTER_REDIS_URL), key_prefix 'fr1:'" in run.stdout
     assert "pa55w0rd-x" not in run.stdout + run.stderr
+
+
+TOKENS = """
+[[providers]]
+name = "groq"
+api = "openai"
+base_url = "https://api.groq.com/openai/v1"
+api_key_env = "GROQ_API_KEY"
+tpm = 30000
+tpd = 1000000
+counts_max_tokens = true
+
+  [[providers.models]]
+  name = "openai/gpt-oss-20b"
+  tpm = 8000
+  tpd = 200000
+"""
+
+
+def test_token_budgets_on_providers_and_models() -> None:
+    config = parse(_toml(TOKENS), ENV, STRATEGIES, {})
+    groq = config.providers[0]
+    assert (groq.tpm, groq.tpd, groq.counts_max_tokens) == (30000, 1000000, True)
+    (backend,) = config.backends()
+    assert (backend.tpm, backend.tpd, backend.counts_max_tokens) == (8000, 200000, True)
+    plain = parse(_toml(GOOD), ENV, STRATEGIES, {}).backends()[0]
+    assert (plain.tpm, plain.tpd, plain.counts_max_tokens) == (None, None, False)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("tpm", '"lots"', "providers[0].tpm: expected an integer, got a string"),
+    ("tpm", "-5", "providers[0].tpm: must not be negative"),
+    ("tpm", "0", "providers[0].tpm: must be positive"),
+    ("tpd", "1.5", "providers[0].tpd: expected an integer, got a number"),
+    ("counts_max_tokens", '"yes"', "providers[0].counts_max_tokens: expected a boolean, got a string"),
+    ("models.tpm", "0", "providers[0].models[0].tpm: must be positive"),
+    ("models.tpd", "true", "providers[0].models[0].tpd: expected an integer, got a boolean"),
+])
+def test_a_bad_token_budget_is_an_error_naming_its_key(key: str, value: str, message: str) -> None:
+    raw = _toml(TOKENS)
+    table = raw["providers"][0]
+    if key.startswith("models."):
+        table = table["models"][0]
+    table[key.removeprefix("models.")] = _toml(f"v = {value}")["v"]
+    with pytest.raises(ConfigError) as err:
+        parse(raw, ENV, STRATEGIES, {})
+    assert message in err.value.errors
+
+
+def test_check_shows_the_token_budgets(tmp_path: Path) -> None:
+    config = write(tmp_path, TOKENS)
+    run = subprocess.run([sys.executable, "-m", "router", "check", "--config", str(config)],
+                         capture_output=True, text=True, env={**ENV, "PATH": ""}, timeout=60)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    header = next(ln for ln in lines if ln.startswith("provider "))
+    assert header.split()[-4:] == ["tpm", "tpd", "counts", "max_tokens"]
+    row = next(ln for ln in lines if ln.startswith("groq "))
+    assert row.split()[-3:] == ["30000", "1000000", "yes"]
+    backend = next(ln for ln in lines if ln.startswith("groq/openai/gpt-oss-20b"))
+    assert backend.split()[-2:] == ["8000", "200000"]
+    bad = write(tmp_path, TOKENS.replace("tpm = 8000", 'tpm = "8k"'))
+    run = subprocess.run([sys.executable, "-m", "router", "check", "--config", str(bad)],
+                         capture_output=True, text=True, env={**ENV, "PATH": ""}, timeout=60)
+    assert run.returncode == 1
+    assert "providers[0].models[0].tpm: expected an integer, got a string" in run.stderr
+
+
+def _toml(text: str) -> dict[str, Any]:
+    return tomllib.loads(text)
