@@ -1,8 +1,8 @@
 """Rate-limit signals from any free provider: Go-style durations and bare seconds, RFC 3339 and
 HTTP-date instants, Retry-After and retry-after-ms, the x-ratelimit-* / anthropic-ratelimit-* /
 Cerebras reset and remaining families, body hints (google.rpc.RetryInfo, OpenRouter's
-retry_after, Groq's "try again in"), the next midnight a daily quota resets at, and the remaining
-budget (`Quota`) the headers of any answer report."""
+retry_after, Groq's "try again in", the tokens per minute Groq's errors state), the next midnight
+a daily quota resets at, and the remaining budget (`Quota`) the headers of any answer report."""
 
 from __future__ import annotations
 
@@ -160,6 +160,17 @@ def body_delay(body: ErrorBody) -> float | None:
     return parse_duration(match.group(1)) if match else None
 
 
+# Groq's 413 and 429 bodies state the model's limit: "... on tokens per minute (TPM): Limit 8000,
+# Requested 12000 ..." (matched on the lower-cased text).
+_STATED_TPM = re.compile(r"tokens per minute \(tpm\): limit (\d+)")
+
+
+def stated_tpm(text: str) -> int | None:
+    """The tokens-per-minute limit an error message states, if it states one."""
+    match = _STATED_TPM.search(text)
+    return int(match.group(1)) if match and int(match.group(1)) > 0 else None
+
+
 def reset_delay(headers: Mapping[str, str], now: float) -> float | None:
     """From the x-ratelimit-reset-* families: the latest reset among the buckets that are empty
     (a request needs all of them), else the soonest one. `headers` has lower-case names."""
@@ -205,6 +216,12 @@ _LIMIT_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "x-ratelimit-limit-req-minute",
             "anthropic-ratelimit-requests-limit",
             "x-ratelimit-limit",
+        ),
+        "tokens": (
+            "x-ratelimit-limit-tokens",
+            "x-ratelimit-limit-tokens-minute",
+            "anthropic-ratelimit-tokens-limit",
+            "anthropic-ratelimit-input-tokens-limit",
         ),
         "day": ("x-ratelimit-limit-requests-day",),
     }
@@ -261,4 +278,5 @@ def quota_from_headers(headers: Mapping[str, str], now: float) -> Quota | None:
         day_reset_epoch=resets["day"],
         requests_limit=limits["requests"],
         day_limit=limits["day"],
+        tokens_limit=limits["tokens"],
     )

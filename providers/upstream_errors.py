@@ -16,9 +16,18 @@ from typing import Any
 
 from providers.error_bodies import ErrorBody, error_body, parse_error_body, readable_message
 from providers.json_shapes import as_dict, as_list
-from providers.ratelimits import body_delay, header_delay, lowered, next_midnight, reset_delay, reset_epoch
+from providers.ratelimits import (
+    body_delay,
+    header_delay,
+    lowered,
+    next_midnight,
+    reset_delay,
+    reset_epoch,
+    stated_tpm,
+)
 from router.errors import (
     BadResponse,
+    OverTokenBudget,
     RateLimited,
     StreamError,
     UpstreamClientError,
@@ -191,10 +200,21 @@ def _key_rejected(facts: _Facts) -> UpstreamError:
     )
 
 
+def _over_tpm(facts: _Facts) -> UpstreamError:
+    # Groq answers 413 when one request's prompt plus declared max_tokens exceeds the model's
+    # TPM: this request does not fit, the backend is fine for smaller ones. Its stated limit
+    # becomes the backend's tpm, so the next request that large is not sent there.
+    return OverTokenBudget(
+        facts.label("request over this backend's tokens per minute"),
+        upstream_status=facts.status,
+        tpm_limit=stated_tpm(facts.body.text),
+    )
+
+
 def _too_large(facts: _Facts) -> UpstreamError:
-    # Groq answers 413 when one request's prompt plus max_tokens exceeds its TPM, and a backend
-    # whose real context is shorter than listed (Cerebras' free tier) answers 400: another backend
-    # may take the request, so fail over instead of relaying.
+    # A 413 for the body's size, and a backend whose real context is shorter than listed
+    # (Cerebras' free tier) answers 400: another backend may take the request, so fail over
+    # instead of relaying.
     return UpstreamClientError(
         facts.label("request over this upstream's size limit"), upstream_status=facts.status
     )
@@ -206,6 +226,7 @@ def _rate_limited(facts: _Facts) -> UpstreamError:
         upstream_status=facts.status,
         retry_after_s=retry_hint(facts),
         provider_wide=_openrouter_platform_limit(facts),
+        tpm_limit=stated_tpm(facts.body.text),
     )
 
 
@@ -296,6 +317,7 @@ _RULES: tuple[_Rule, ...] = (
         _moderated,
     ),
     _Rule(_key_invalid, _key_rejected),
+    _Rule(lambda f: f.status == 413 and f.says("tokens per minute"), _over_tpm),
     _Rule(lambda f: f.status == 413 or _context_exceeded(f), _too_large),
     _Rule(lambda f: f.status == 429, _rate_limited),
     _Rule(lambda f: f.status == 408 or f.status >= 500, _server_error),

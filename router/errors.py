@@ -19,6 +19,8 @@
         ├── UpstreamClientError reason client_error (401/403/404/...: the backend's fault)
         ├── UpstreamRejected    the upstream judged the request itself invalid (400/422):
         │                       relayed to the client, not failed over, not a backend fault
+        ├── OverTokenBudget     reason budget: this request alone is over the backend's token
+        │                       budget (Groq's 413): failed over, nothing cools
         ├── BadResponse         reason bad_response (empty, malformed, wrong content type)
         └── StreamError         reason stream_error (the stream broke after it started)
 """
@@ -113,12 +115,14 @@ class UpstreamError(RouterError):
         retry_after_s: float | None = None,
         provider_wide: bool = False,
         until_epoch: float | None = None,
+        tpm_limit: int | None = None,
     ) -> None:
         super().__init__(message)
         self.upstream_status = upstream_status
         self.retry_after_s = retry_after_s
         self.provider_wide = provider_wide
         self.until_epoch = until_epoch
+        self.tpm_limit = tpm_limit  # the tokens per minute the upstream stated in its error
 
 
 class UpstreamTimeout(UpstreamError):
@@ -151,6 +155,13 @@ class UpstreamRejected(UpstreamError):
         super().__init__(message, upstream_status=upstream_status)
         self.status = upstream_status
         self.body = body
+
+
+class OverTokenBudget(UpstreamError):
+    """This request is larger than the backend's tokens-per-minute limit (prompt plus declared
+    output): it cannot be served there, but the backend is fine for everyone else."""
+
+    reason = FailureReason.BUDGET
 
 
 class BadResponse(UpstreamError):

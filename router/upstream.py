@@ -46,6 +46,7 @@ class Quota:
     day_reset_epoch: float | None = None
     requests_limit: int | None = None  # what requests_remaining counts down from
     day_limit: int | None = None
+    tokens_limit: int | None = None  # what tokens_remaining counts down from (per minute)
 
 
 @dataclass(slots=True)

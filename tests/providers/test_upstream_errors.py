@@ -24,6 +24,7 @@ from providers.upstream_errors import (
 )
 from router.errors import (
     BadResponse,
+    OverTokenBudget,
     RateLimited,
     StreamError,
     UpstreamClientError,
@@ -576,9 +577,22 @@ def test_groq_413_single_request_over_tpm_fails_over():
         ),
         now=NOW,
     )
-    assert type(error) is UpstreamClientError
+    # This request does not fit the backend: fail over, cool nothing, learn the limit.
+    assert type(error) is OverTokenBudget
+    assert error.reason is FailureReason.BUDGET
     assert not isinstance(error, UpstreamRejected)
-    assert error.retry_after_s is None
+    assert error.retry_after_s is None and not error.provider_wide
+    assert error.tpm_limit == 8000
+
+
+def test_groq_tpm_429_states_the_limit():
+    error = classify(429, {}, body(GROQ_TPM), now=NOW)
+    assert isinstance(error, RateLimited) and error.tpm_limit == 8000
+
+
+def test_a_413_for_the_body_size_is_not_a_token_budget():
+    error = classify(413, {}, b'{"error": {"message": "payload too large"}}', now=NOW)
+    assert type(error) is UpstreamClientError and error.tpm_limit is None
 
 
 # ---- Cerebras -----------------------------------------------------------------------------------
@@ -905,6 +919,7 @@ def test_quota_groq_headers():
     assert quota.tokens_reset_epoch == pytest.approx(NOW + 6)
     assert (quota.day_remaining, quota.day_reset_epoch) == (None, None)
     assert quota.requests_limit == 1000  # what the remaining count counts down from
+    assert quota.tokens_limit == 8000  # Groq's TPM
 
 
 def test_quota_cerebras_headers():
@@ -914,6 +929,7 @@ def test_quota_cerebras_headers():
     assert quota.day_reset_epoch == pytest.approx(NOW + 33011.382867097855)
     assert quota.tokens_remaining == 0
     assert quota.tokens_reset_epoch == pytest.approx(NOW + 12.5)
+    assert quota.tokens_limit == 60000
     assert quota.requests_remaining is None
 
 
@@ -927,6 +943,7 @@ def test_quota_anthropic_headers():
                     "Anthropic-RateLimit-Requests-Reset": reset,
                     "Anthropic-RateLimit-Input-Tokens-Remaining": "30000",
                     "Anthropic-RateLimit-Input-Tokens-Reset": reset,
+                    "Anthropic-RateLimit-Input-Tokens-Limit": "40000",
                 }
             )
         ),
@@ -937,6 +954,7 @@ def test_quota_anthropic_headers():
         requests_reset_epoch=NOW + 30,
         tokens_remaining=30000,
         tokens_reset_epoch=NOW + 30,
+        tokens_limit=40000,
     )
 
 
@@ -946,10 +964,11 @@ def test_quota_openrouter_and_mistral_headers():
     )
     assert openrouter == Quota(requests_remaining=3, requests_reset_epoch=NOW + 60)
     mistral = quota_from_headers(
-        {"x-ratelimit-remaining-req-minute": "59", "x-ratelimit-remaining-tokens-minute": "499000"},
+        {"x-ratelimit-remaining-req-minute": "59", "x-ratelimit-remaining-tokens-minute": "499000",
+         "x-ratelimit-limit-tokens-minute": "500000"},
         NOW,
     )
-    assert mistral == Quota(requests_remaining=59, tokens_remaining=499000)
+    assert mistral == Quota(requests_remaining=59, tokens_remaining=499000, tokens_limit=500000)
 
 
 def test_quota_absent():
