@@ -1,4 +1,4 @@
-"""Client-side request budgets: the configured rpm/rpd of each backend (per model) and of each
+"""Client-side budgets: the configured rpm/rpd/tpm/tpd of each backend (per model) and of each
 provider account, checked and counted in one state-store call before a request is sent, so the
 router stops short of a provider's limit instead of running into its 429s; with a shared store
 the budget is the pool's, not each replica's. Plus what the provider itself reports is left, from
@@ -7,9 +7,12 @@ states becomes a shared window like the configured ones).
 
 Each budget is a store Window (a sliding log): never sending more than `rpm` in any
 `MINUTE_S + WINDOW_MARGIN_S` seconds keeps within whatever window a provider really uses (fixed
-minute, sliding, token bucket of capacity rpm). A backend without a budget costs no store call.
-What the store last said (room left, a window full until when) is kept here, so /status, the
-Retry-After of a 503 and the gauges read memory."""
+minute, sliding, token bucket of capacity rpm). A request reserves its token estimate (prompt plus
+the output it is forwarded with, capped at min_output_tokens) in the token windows and 1 in the
+request windows, in the same call; once the answer reports its usage, the estimate is replaced by
+what was spent (`settle`), and an attempt that failed gives its tokens back. A backend without a
+budget costs no store call. What the store last said (room left, a window full until when) is kept
+here, so /status, the Retry-After of a 503 and the gauges read memory."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from router.clock import Clock
 from router.config import Config
 from router.metrics import Metrics
 from router.state.store import Full, Reservation, StateStore, Window
-from router.types import Backend
+from router.types import Backend, Needs
 from router.upstream import Quota
 
 MINUTE_S = 60.0
@@ -38,21 +41,46 @@ SEND_SLACK_S = 0.05  # between counting a request against its budget and sending
 RECENT_SENDS = 256  # per backend, for counting sends a quota report may not include yet
 MAX_REMEMBERED = 100_000  # windows and backends remembered; a config has far fewer
 
-# Each budget kind and its span; a request costs 1 in each. Token budgets (tpm, tpd) are two
-# more rows whose cost is the request's token estimate.
-UNITS: Mapping[str, float] = MappingProxyType({"rpm": MINUTE_S, "rpd": DAY_S})
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A kind of budget: its span, and whether it counts a request's tokens or the request."""
+
+    span_s: float
+    tokens: bool = False
+
+
+# Each budget kind (the config key, the /status `<unit>_left`, the gauge's `limit` label).
+UNITS: Mapping[str, Unit] = MappingProxyType({
+    "rpm": Unit(MINUTE_S), "rpd": Unit(DAY_S),
+    "tpm": Unit(MINUTE_S, tokens=True), "tpd": Unit(DAY_S, tokens=True),
+})
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
     rpm: int | None = None
     rpd: int | None = None
+    tpm: int | None = None
+    tpd: int | None = None
+
+    def merged(self, stated: Limits) -> Limits:
+        """These limits, each replaced by the one `stated` gives where it gives one."""
+        return Limits(*(getattr(stated, u) if getattr(stated, u) is not None else getattr(self, u)
+                        for u in UNITS))
 
 
 NO_LIMITS = Limits()
 ProviderLimits = Callable[[str], Limits]
 # What a backend without any budget is granted: nothing counted, nothing to give back.
 UNLIMITED = Reservation((), 0, "", ())
+
+
+def token_estimate(needs: Needs, min_output: int) -> int:
+    """What a request reserves in token budgets: its estimated prompt plus the output it is
+    forwarded with (the client's max_tokens, a ceiling), capped at `min_output`."""
+    output = min_output if needs.max_output is None else min(needs.max_output, min_output)
+    return needs.prompt_tokens + max(output, 0)
 
 
 def _tighter(configured: int | None, stated: int | None) -> int | None:
@@ -65,7 +93,7 @@ def provider_limits(config: Config, name: str) -> Limits:
     """The provider-account budgets a config sets for `name` (a handful of providers: a scan)."""
     for p in config.providers:
         if p.name == name:
-            return Limits(p.rpm, p.rpd)
+            return Limits(p.rpm, p.rpd, p.tpm, p.tpd)
     return NO_LIMITS
 
 
@@ -75,6 +103,8 @@ class BudgetLeft:
 
     rpm_left: int | None = None
     rpd_left: int | None = None
+    tpm_left: int | None = None
+    tpd_left: int | None = None
 
     def items(self) -> list[tuple[str, int | None]]:
         return [(unit, getattr(self, f"{unit}_left")) for unit in UNITS]
@@ -82,7 +112,8 @@ class BudgetLeft:
 
 @dataclass(slots=True)
 class _Reported:
-    """What the provider said is left, and how many we sent since it said so.
+    """What the provider said is left, and how much we sent since it said so (requests, or
+    tokens for a token count).
 
     The count is the provider's, refreshed by every answer, so each replica trusts the last one
     it heard whole, the store up or down: dividing it among the replicas would lock one out
@@ -114,10 +145,38 @@ class _Reported:
         return self.until if now < self.until else self.until + REPORT_TTL_S
 
     def count(self, now: float, delta: int = 1) -> None:
+        # Never below 0: a settled estimate gives back at most what it counted.
         if now < self.until:
-            self.sent_since += delta
+            self.sent_since = max(self.sent_since + delta, 0)
         else:
-            self.sent_after_reset += delta
+            self.sent_after_reset = max(self.sent_after_reset + delta, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """What one attempt was granted: its store reservation and the token part of it, which
+    `Budgets.settle` replaces with what the answer really used."""
+
+    reservation: Reservation
+    # The tokens counted in token budgets: the estimate, or (reserve's `most`) what an upstream
+    # that counts declared output may be told to declare (0: the backend has no token budget).
+    tokens: int = 0
+    reports: tuple[_Reported, ...] = ()  # provider-reported token counts it was counted against
+    stored: bool = False  # whether the estimate is in store windows (else only in reports)
+
+
+FREE = Ticket(UNLIMITED)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A backend's windows as last built, and what they were built from."""
+
+    backend: Backend
+    provider: Limits
+    learned: Limits
+    windows: tuple[Window, ...]
+    tokens_limit: int | None  # the tightest token window: no estimate above it ever fits
 
 
 class Budgets:
@@ -127,69 +186,153 @@ class Budgets:
         self._clock = clock
         self._metrics = metrics
         self._provider_limits = provider_limits
-        # backend id -> (the Backend, its provider's limits, its stated ones, its windows)
-        self._windows: dict[str, tuple[Backend, Limits, Limits, tuple[Window, ...]]] = {}
-        # The limits providers state in their answers (x-ratelimit-limit-*), per backend: the
-        # same for every replica, so they become shared windows like the configured ones.
+        self._plans: dict[str, _Plan] = {}  # backend id -> its windows
+        # The limits providers state (x-ratelimit-limit-*, Groq's "Limit N" in a 413), per
+        # backend: the same for every replica, so they become shared windows like the
+        # configured ones.
         self._learned: dict[str, Limits] = {}
         self._rooms: dict[str, int] = {}  # window key -> room the store last reported
-        # window key -> no room before this instant, as the store said: entries only ever
-        # leave a window, so until then asking again is a wasted round trip.
-        self._full_until: dict[str, float] = {}
-        self._reported: dict[tuple[str, str], _Reported] = {}  # (backend id, unit)
-        # Recent sends per backend: those still in flight when a report was written are not in it.
-        self._recent: dict[str, deque[float]] = {}
+        # window key -> (no room for a charge of `need` or more before this instant), as the
+        # store said: entries only ever leave a window, so until then asking again for as much
+        # is a wasted round trip (a smaller token estimate may still fit).
+        self._full_until: dict[str, tuple[float, int]] = {}
+        self._reported: dict[str, dict[str, _Reported]] = {}  # backend id -> unit -> report
+        # Recent sends per backend (instant, token estimate): those still in flight when a
+        # report was written are not in it.
+        self._recent: dict[str, deque[tuple[float, int]]] = {}
+
+    def _plan(self, backend: Backend) -> _Plan:
+        prov = self._provider_limits(backend.provider)
+        learned = self._learned.get(backend.id, NO_LIMITS)
+        cached = self._plans.get(backend.id)
+        # On the request path: identity and two small equalities, never a Backend's hash.
+        if (cached is not None and cached.backend is backend and cached.provider == prov
+                and cached.learned == learned):
+            return cached
+        own = Limits(backend.rpm, backend.rpd, backend.tpm, backend.tpd)
+        candidates = [(f"backend:{backend.id}", u, _tighter(getattr(own, u), getattr(learned, u)))
+                      for u in UNITS]
+        candidates += [(f"provider:{backend.provider}", u, getattr(prov, u)) for u in UNITS]
+        found = tuple(Window(f"{scope}:{u}", limit, UNITS[u].span_s + WINDOW_MARGIN_S,
+                             per_request=not UNITS[u].tokens)
+                      for scope, u, limit in candidates if limit is not None)
+        tokens_limit = min((w.limit for w in found if not w.per_request), default=None)
+        if len(self._plans) >= MAX_REMEMBERED:
+            self._plans.clear()
+        plan = self._plans[backend.id] = _Plan(backend, prov, learned, found, tokens_limit)
+        return plan
 
     def windows(self, backend: Backend) -> tuple[Window, ...]:
         """Every budget of `backend`: its model's (the tighter of the configured one and the
         one its provider states) and its provider account's."""
-        prov = self._provider_limits(backend.provider)
-        learned = self._learned.get(backend.id, NO_LIMITS)
-        cached = self._windows.get(backend.id)
-        # On the request path: identity and two small equalities, never a Backend's hash.
-        if cached is not None and cached[0] is backend and cached[1] == prov and cached[2] == learned:
-            return cached[3]
-        candidates = (
-            (f"backend:{backend.id}", "rpm", _tighter(backend.rpm, learned.rpm)),
-            (f"backend:{backend.id}", "rpd", _tighter(backend.rpd, learned.rpd)),
-            (f"provider:{backend.provider}", "rpm", prov.rpm),
-            (f"provider:{backend.provider}", "rpd", prov.rpd),
-        )
-        found = tuple(Window(f"{scope}:{unit}", limit, UNITS[unit] + WINDOW_MARGIN_S)
-                      for scope, unit, limit in candidates if limit is not None)
-        if len(self._windows) >= MAX_REMEMBERED:
-            self._windows.clear()
-        self._windows[backend.id] = (backend, prov, learned, found)
-        return found
+        return self._plan(backend).windows
+
+    def fits(self, backend: Backend, tokens: int) -> bool:
+        """Whether a request of `tokens` (its estimate) can ever be sent to `backend`: no token
+        window of it is smaller (a stated limit may be tighter than the configured one)."""
+        limit = self._plan(backend).tokens_limit
+        return limit is None or tokens <= limit
 
     # -- sending ------------------------------------------------------------------------------
 
-    async def reserve(self, backend: Backend) -> Reservation | None:
-        """Count one request against every budget of `backend` if each has room (None: it
-        has not, and nothing was counted). A backend without budgets makes no store call, and
+    async def reserve(self, backend: Backend, tokens: int = 0,
+                      most: int | None = None) -> Ticket | None:
+        """Count one request, and `tokens` (its estimate) in the token budgets, against every
+        budget of `backend` if each has room (None: it has not, or never will: see fits(); and
+        nothing was counted). With `most`, as many tokens as the budgets have up to `most`, but
+        no fewer than `tokens`: for an upstream that counts the output a request declares, which
+        then declares what it was granted. A backend without budgets makes no store call, and
         one known to be full until later makes none either."""
         now = self._clock.monotonic()
-        windows = self.windows(backend)
-        if self._known_full(windows, now) > 0.0 or self._reported_out(backend.id, now):
+        plan = self._plan(backend)
+        windows, limit = plan.windows, plan.tokens_limit
+        floor = max(tokens, 1)
+        cost = max(most or 0, floor)
+        if limit is not None:
+            if floor > limit:
+                return None
+            cost = min(cost, limit)
+        if windows and self._known_full(windows, now, floor) > 0.0:
             return None
-        reports = [r for unit in UNITS if (r := self._reported.get((backend.id, unit)))]
-        for report in reports:  # counted before the await: a concurrent request sees it
-            report.count(now)
+        reports = self._reported.get(backend.id)
+        token_reports: list[_Reported] = []
+        if reports:
+            if self._reported_out(reports, now, tokens):
+                return None
+            token_reports = [r for u, r in reports.items() if UNITS[u].tokens] if tokens else []
+            for report in token_reports:  # what the provider says it has left
+                if (left := report.left(now)) is not None:
+                    cost = max(min(cost, left), floor)
+            self._count(reports, now, cost if tokens else 0, 1)  # before the await: others see it
         result: Reservation | Full = UNLIMITED
         if windows:
-            result = await self._store.reserve(windows)
-            self._remember(windows, result.rooms, result.waits, now)
+            result = await self._store.reserve(windows, cost)
+            fit = self._fit(windows, result, floor, cost)
+            if fit is not None:  # not as much as hoped, but as much as every window has
+                if reports:
+                    self._count(reports, now, fit - cost, 0)
+                cost = fit
+                result = await self._store.reserve(windows, cost)
+            self._remember(windows, result.rooms, result.waits, now,
+                           cost if isinstance(result, Full) else 1)
         if isinstance(result, Full):
-            for report in reports:
-                report.count(now, -1)
+            if reports:
+                self._count(reports, now, -cost if tokens else 0, -1)
             return None
-        recent = self._recent.get(backend.id)
+        spent = cost if tokens else 0
+        self._sent(backend.id, now, spent)
+        if limit is None and not token_reports:
+            return FREE if result is UNLIMITED else Ticket(result)
+        return Ticket(result, spent, tuple(token_reports), limit is not None)
+
+    @staticmethod
+    def _count(reports: Mapping[str, _Reported], now: float, tokens: int, requests: int) -> None:
+        """Count `tokens` against the token reports and `requests` against the request ones."""
+        for unit, report in reports.items():
+            delta = tokens if UNITS[unit].tokens else requests
+            if delta:
+                report.count(now, delta)
+
+    @staticmethod
+    def _fit(windows: Sequence[Window], result: Reservation | Full, floor: int,
+             cost: int) -> int | None:
+        """After a refusal of `cost`: the smaller cost, no less than `floor`, that every window
+        had room for (None: there is none, or nothing was refused)."""
+        if not isinstance(result, Full) or cost <= floor:
+            return None
+        if any(wait > 0 for w, wait in zip(windows, result.waits, strict=False) if w.per_request):
+            return None
+        fit = min((room for w, room in zip(windows, result.rooms, strict=True)
+                   if not w.per_request), default=0)
+        return fit if floor <= fit < cost else None
+
+    def _sent(self, backend_id: str, now: float, tokens: int) -> None:
+        recent = self._recent.get(backend_id)
         if recent is None:
             if len(self._recent) >= MAX_REMEMBERED:
                 self._recent.clear()
-            recent = self._recent[backend.id] = deque(maxlen=RECENT_SENDS)
-        recent.append(now)
-        return result
+            recent = self._recent[backend_id] = deque(maxlen=RECENT_SENDS)
+        recent.append((now, tokens))
+
+    async def settle(self, ticket: Ticket, used: int | None) -> None:
+        """Replace the token estimate `ticket` reserved with what was really `used` (the
+        answer's reported prompt + completion), at the reservation's instant; 0 gives it all
+        back (its request stays counted: it was sent), None keeps the estimate (no usage was
+        reported). A ticket without token budgets makes no store call."""
+        if used is None or not ticket.tokens or used == ticket.tokens:
+            return
+        now = self._clock.monotonic()
+        for report in ticket.reports:  # one replaced by a fresher report since is not read
+            report.count(now, used - ticket.tokens)
+        if not ticket.stored:
+            return
+        windows = ticket.reservation.windows
+        adjusted = await self._store.adjust(ticket.reservation, used)
+        self._remember(windows, adjusted.rooms)
+        if used < ticket.tokens:  # room came back: a window known full may have it again
+            for window in windows:
+                if not window.per_request:
+                    self._full_until.pop(window.key, None)
 
     async def probe_slot(self, provider: str) -> bool:
         """A probe counts against its provider's minute (a GET /models is a request to the
@@ -200,75 +343,100 @@ class Budgets:
             return True
         if limit <= PROBE_RESERVE:
             return False
-        window = Window(f"provider:{provider}:rpm", limit, MINUTE_S + WINDOW_MARGIN_S)
-        result = await self._store.reserve([Window(window.key, limit - PROBE_RESERVE, window.span_s)])
+        key = f"provider:{provider}:rpm"
+        result = await self._store.reserve(
+            [Window(key, limit - PROBE_RESERVE, MINUTE_S + WINDOW_MARGIN_S, per_request=True)])
         if isinstance(result, Reservation):
-            self._rooms[window.key] = result.rooms[0] + PROBE_RESERVE
+            self._rooms[key] = result.rooms[0] + PROBE_RESERVE
         return isinstance(result, Reservation)
 
-    def _known_full(self, windows: Sequence[Window], now: float) -> float:
-        """Seconds until the last of `windows` known to be full has room again (0: none is)."""
+    def _known_full(self, windows: Sequence[Window], now: float, cost: int) -> float:
+        """Seconds until the last of `windows` known to be too full for `cost` has room again
+        (0: none is)."""
         wait = 0.0
         for window in windows:
-            until = self._full_until.get(window.key)
-            if until is not None:
-                if until > now:
-                    wait = max(wait, until - now)
-                else:
-                    del self._full_until[window.key]
+            held = self._full_until.get(window.key)
+            if held is None:
+                continue
+            until, need = held
+            if until <= now:
+                del self._full_until[window.key]
+            elif window.charge(cost) >= need:
+                wait = max(wait, until - now)
         return wait
 
-    def refill_in(self, backend: Backend) -> float:
-        """Seconds until `backend` may be sent one more request, as far as this replica knows
-        (0 when it may try now): what the store said when it last refused, and what the
-        provider reported."""
+    def refill_in(self, backend: Backend, tokens: int = 1) -> float:
+        """Seconds until `backend` may be sent one more request of `tokens` (0 when it may try
+        now), as far as this replica knows: what the store said when it last refused, and what
+        the provider reported."""
         now = self._clock.monotonic()
-        wait = self._known_full(self.windows(backend), now)
-        for unit in UNITS:
-            report = self._reported.get((backend.id, unit))
-            if report is not None and report.left(now) == 0:
+        plan = self._plan(backend)
+        cost = max(tokens, 1) if plan.tokens_limit is not None else 1
+        wait = self._known_full(plan.windows, now, cost) if plan.windows else 0.0
+        for unit, report in self._reported.get(backend.id, {}).items():
+            need = max(tokens, 1) if UNITS[unit].tokens else 1
+            left = report.left(now)
+            if left is not None and left < need:
                 wait = max(wait, report.refill_at(now) - now)
         return max(wait, 0.0)
 
-    def _reported_out(self, backend_id: str, now: float) -> bool:
-        for unit in UNITS:
-            report = self._reported.get((backend_id, unit))
-            if report is not None and report.left(now) == 0:
+    @staticmethod
+    def _reported_out(reports: Mapping[str, _Reported], now: float, tokens: int) -> bool:
+        for unit, report in reports.items():
+            need = tokens if UNITS[unit].tokens else 1
+            left = report.left(now) if need else None
+            if left is not None and left < need:
                 return True
         return False
 
     # -- what the provider reports ------------------------------------------------------------
 
-    def observe(self, backend_id: str, quota: Quota, latency_s: float | None = None) -> None:
+    def learn(self, backend_id: str, stated: Limits) -> None:
+        """Limits a provider states (its headers, or an error's message): each becomes the
+        backend's window of that kind, the tighter of it and the configured one, shared
+        through the store."""
+        old = self._learned.get(backend_id, NO_LIMITS)
+        new = old.merged(stated)
+        if new != old:
+            if len(self._learned) >= MAX_REMEMBERED:
+                self._learned.clear()
+            self._learned[backend_id] = new
+
+    def observe(self, backend_id: str, quota: Quota, latency_s: float | None = None,
+                tokens: int = 0) -> None:
         """The quota a successful answer reported: what the provider says is left until when.
-        `latency_s` is how long ago the answered request was sent: what we sent since may not
-        be counted in the report yet, so it is counted against it."""
+        `latency_s` is how long ago the answered request was sent, and `tokens` its estimate:
+        what we sent since may not be counted in the report yet, so it is counted against it."""
         now, wall = self._clock.monotonic(), self._clock.wall()
         # Sends from (about) when the answered request left on, itself excepted: the report
         # was written when it arrived, before (some of) the others did.
         since = now - (latency_s or 0.0) - SEND_SLACK_S
-        unseen = max(sum(1 for t in self._recent.get(backend_id, ()) if t >= since) - 1, 0)
-        learned = Limits(quota.requests_limit, quota.day_limit)
-        if learned != NO_LIMITS and self._learned.get(backend_id) != learned:
-            if len(self._learned) >= MAX_REMEMBERED:
-                self._learned.clear()
-            self._learned[backend_id] = learned
-        # Token counts (quota.tokens_*) join here with the tpm/tpd units.
+        recent = [cost for t, cost in self._recent.get(backend_id, ()) if t >= since]
+        unseen = {False: max(len(recent) - 1, 0), True: max(sum(recent) - tokens, 0)}
+        stated = Limits(quota.requests_limit, quota.day_limit, quota.tokens_limit)
+        if stated != NO_LIMITS:
+            self.learn(backend_id, stated)
         reports = (("rpm", quota.requests_remaining, quota.requests_reset_epoch, quota.requests_limit),
-                   ("rpd", quota.day_remaining, quota.day_reset_epoch, quota.day_limit))
+                   ("rpd", quota.day_remaining, quota.day_reset_epoch, quota.day_limit),
+                   ("tpm", quota.tokens_remaining, quota.tokens_reset_epoch, quota.tokens_limit))
         for unit, remaining, reset, limit in reports:
             if remaining is None:
                 continue
             ttl = reset - wall if reset is not None and reset > wall else REPORT_TTL_S
-            if len(self._reported) >= MAX_REMEMBERED:
-                self._reported.clear()
-            self._reported[(backend_id, unit)] = _Reported(
-                remaining, now + min(ttl, DAY_S), limit, sent_since=unseen)
+            held = self._reported.get(backend_id)
+            if held is None:
+                if len(self._reported) >= MAX_REMEMBERED:
+                    self._reported.clear()
+                held = self._reported[backend_id] = {}
+            held[unit] = _Reported(remaining, now + min(ttl, DAY_S), limit,
+                                   sent_since=unseen[UNITS[unit].tokens])
 
     # -- what is left ---------------------------------------------------------------------------
 
     def _remember(self, windows: Sequence[Window], rooms: Sequence[int],
-                  waits: Sequence[float] = (), now: float = 0.0) -> None:
+                  waits: Sequence[float] = (), now: float = 0.0, need: int = 1) -> None:
+        """What the store said of `windows`: their rooms, and (`waits`) how long each has no
+        room for `need` (a refused estimate, else one more unit)."""
         if len(self._rooms) >= MAX_REMEMBERED:
             self._rooms.clear()
             self._full_until.clear()
@@ -276,7 +444,7 @@ class Budgets:
             self._rooms[window.key] = room
         for window, wait in zip(windows, waits, strict=False):
             if wait > 0:
-                self._full_until[window.key] = now + wait
+                self._full_until[window.key] = (now + wait, window.charge(need))
 
     async def refresh(self, backends: Iterable[Backend]) -> None:
         """Ask the store what every budget of `backends` has left now (one call), for /status
@@ -296,9 +464,8 @@ class Budgets:
         left: dict[str, list[int]] = {unit: [] for unit in UNITS}
         for window in self.windows(backend):
             left[window.key.rsplit(":", 1)[1]].append(self._rooms.get(window.key, window.limit))
-        for unit in UNITS:
-            report = self._reported.get((backend.id, unit))
-            if report is not None and (n := report.left(now)) is not None:
+        for unit, report in self._reported.get(backend.id, {}).items():
+            if (n := report.left(now)) is not None:
                 left[unit].append(n)
         return BudgetLeft(**{f"{unit}_left": min(rooms, default=None)
                              for unit, rooms in left.items()})

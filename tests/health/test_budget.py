@@ -1,10 +1,12 @@
 """Client-side budgets over a memory store on a fake clock: per-model and per-provider rpm/rpd
 windows, probes' share, what providers report (remaining counts, stated limits, split among
-replicas), and the store calls budgets do and do not make."""
+replicas), and the store calls budgets do and do not make. Token budgets: estimates reserved,
+settled to the reported usage, given back, stated limits, remaining-token counts."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 import pytest
@@ -12,12 +14,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from router.budget import PROBE_RESERVE, WINDOW_MARGIN_S, Budgets, Limits, provider_limits
+from router.budget import (
+    FREE,
+    PROBE_RESERVE,
+    WINDOW_MARGIN_S,
+    BudgetLeft,
+    Budgets,
+    Limits,
+    Ticket,
+    provider_limits,
+    token_estimate,
+)
 from router.config import parse
 from router.metrics import Metrics
 from router.state.memory import MemoryStore
 from router.state.store import Full, Replicas, Reservation, Window
-from router.types import Api, Backend
+from router.types import Api, Backend, Needs
 from router.upstream import Quota
 from tests.health.fakes import FakeClock
 
@@ -186,11 +198,12 @@ def test_a_stated_limit_becomes_a_window_in_the_store(clock: FakeClock) -> None:
     assert sends(budgets, b, 1) == [True] and store.asked == []
     budgets.observe(b.id, Quota(requests_limit=3, requests_remaining=2))
     assert sends(budgets, b, 3) == [True, True, False]
-    assert store.asked[0] == (Window("backend:p/m:rpm", 3, MINUTE),)
+    assert store.asked[0] == (Window("backend:p/m:rpm", 3, MINUTE, per_request=True),)
     configured = backend(model="n", rpm=10)
     budgets.observe(configured.id, Quota(requests_limit=20, day_limit=100))
-    assert budgets.windows(configured) == (Window("backend:p/n:rpm", 10, MINUTE),
-                                           Window("backend:p/n:rpd", 100, 86400 + WINDOW_MARGIN_S))
+    assert budgets.windows(configured) == (
+        Window("backend:p/n:rpm", 10, MINUTE, per_request=True),
+        Window("backend:p/n:rpd", 100, 86400 + WINDOW_MARGIN_S, per_request=True))
 
 
 def test_a_reported_count_is_trusted_whole_the_store_up_or_down(clock: FakeClock) -> None:
@@ -224,6 +237,9 @@ def test_provider_limits_come_from_the_config() -> None:
                                    "rpm": 30, "rpd": 1000, "models": [{"name": "m"}]}]},
                    {}, ["random"], {})
     assert provider_limits(config, "groq") == Limits(30, 1000)
+    assert provider_limits(parse({"providers": [{
+        "name": "groq", "api": "openai", "base_url": "http://x/v1", "tpm": 6000, "tpd": 50000,
+        "models": [{"name": "m"}]}]}, {}, ["random"], {}), "groq") == Limits(tpm=6000, tpd=50000)
     assert provider_limits(config, "nope") == Limits()
 
 
@@ -256,3 +272,203 @@ def test_after_refill_in_there_is_room(rpm: int, waits: list[float]) -> None:
         if done(budgets.reserve(b)) is None:
             clock.advance(budgets.refill_in(b))
             assert done(budgets.reserve(b)) is not None
+
+
+# -- token budgets --------------------------------------------------------------------------------
+
+
+def tokened(tpm: int | None = None, tpd: int | None = None, rpm: int | None = None) -> Backend:
+    return Backend(id="p/t", provider="p", model="t", api=Api.OPENAI, capabilities=frozenset(),
+                   context_length=131072, rpm=rpm, tpm=tpm, tpd=tpd)
+
+
+def grant(budgets: Budgets, b: Backend, tokens: int) -> Ticket:
+    ticket = done(budgets.reserve(b, tokens))
+    assert ticket is not None
+    return ticket
+
+
+def test_an_estimate_is_reserved_and_a_window_refuses_what_it_cannot_hold(clock: FakeClock) -> None:
+    budgets = budgets_for(clock)
+    b = tokened(tpm=6000, rpm=10)
+    first = grant(budgets, b, 2500)
+    assert first.tokens == 2500 and first.stored
+    assert budgets.left(b) == BudgetLeft(rpm_left=9, tpm_left=3500)
+    grant(budgets, b, 2500)
+    assert done(budgets.reserve(b, 2500)) is None  # 1000 left
+    assert budgets.left(b).rpm_left == 8  # the refusal counted nothing
+    grant(budgets, b, 900)  # a smaller one still fits
+    assert budgets.refill_in(b, 2500) == pytest.approx(MINUTE)
+    assert budgets.refill_in(b, 50) == 0.0
+
+
+def test_a_window_known_full_for_a_big_estimate_still_asks_for_a_small_one(clock: FakeClock) -> None:
+    store = CountingStore(clock)
+    budgets = budgets_for(clock, store=store)
+    b = tokened(tpm=6000)
+    grant(budgets, b, 5000)
+    assert done(budgets.reserve(b, 3000)) is None
+    assert done(budgets.reserve(b, 3000)) is None  # known: not asked again
+    assert len(store.asked) == 2
+    grant(budgets, b, 800)
+    assert len(store.asked) == 3
+
+
+def test_settling_replaces_the_estimate_with_the_usage(clock: FakeClock) -> None:
+    budgets = budgets_for(clock)
+    b = tokened(tpm=6000, tpd=100_000, rpm=10)
+    ticket = grant(budgets, b, 5000)
+    assert done(budgets.reserve(b, 2000)) is None
+    done(budgets.settle(ticket, 1200))  # the answer used less: the rest comes back
+    assert budgets.left(b) == BudgetLeft(rpm_left=9, tpm_left=4800, tpd_left=98_800)
+    grant(budgets, b, 2000)  # fits now, without waiting for the minute
+    failed = grant(budgets, b, 1000)
+    done(budgets.settle(failed, 0))  # a failed attempt: its tokens back, its request counted
+    assert budgets.left(b) == BudgetLeft(rpm_left=7, tpm_left=2800, tpd_left=96_800)
+    kept = grant(budgets, b, 700)
+    done(budgets.settle(kept, None))  # a stream that reported no usage keeps its estimate
+    assert budgets.left(b).tpm_left == 2100
+
+
+def test_the_usage_is_counted_at_the_estimates_instant(clock: FakeClock) -> None:
+    budgets = budgets_for(clock)
+    b = tokened(tpm=1000)
+    ticket = grant(budgets, b, 600)
+    clock.advance(40)
+    done(budgets.settle(ticket, 900))  # more than the estimate
+    assert done(budgets.reserve(b, 200)) is None
+    clock.advance(MINUTE - 40)  # it leaves the window a minute after it was reserved
+    grant(budgets, b, 1000)
+
+
+def test_a_backend_without_token_budgets_makes_no_store_call(clock: FakeClock) -> None:
+    store = CountingStore(clock)
+    budgets = budgets_for(clock, store=store)
+    b = tokened()
+    ticket = grant(budgets, b, 20_000)
+    assert ticket is FREE and ticket.tokens == 0
+    done(budgets.settle(ticket, 123))
+    assert store.asked == []
+    requests_only = tokened(rpm=5)
+    assert grant(budgets, requests_only, 20_000).tokens == 0  # nothing to settle later
+    assert store.asked == [budgets.windows(requests_only)]
+
+
+def test_an_estimate_above_a_token_limit_never_fits(clock: FakeClock) -> None:
+    store = CountingStore(clock)
+    budgets = budgets_for(clock, Limits(tpm=8000), store=store)
+    b = tokened(tpm=12_000)  # the account's 8000 is the tighter
+    assert not budgets.fits(b, 9000) and budgets.fits(b, 8000)
+    assert done(budgets.reserve(b, 9000)) is None
+    assert store.asked == []  # no store call for what can never fit
+    assert budgets.refill_in(b, 8000) == 0.0
+
+
+def test_a_stated_tpm_becomes_the_backends_window(clock: FakeClock) -> None:
+    budgets = budgets_for(clock)
+    b = tokened()  # nothing configured
+    assert budgets.fits(b, 50_000)
+    budgets.learn(b.id, Limits(tpm=8000))  # Groq's 413: "Limit 8000"
+    assert not budgets.fits(b, 9000)
+    assert budgets.windows(b) == (Window("backend:p/t:tpm", 8000, MINUTE),)
+    budgets.observe(b.id, Quota(requests_limit=1000))  # a later limit of another kind keeps it
+    assert budgets.left(b).tpm_left == 8000 and budgets.left(b).rpm_left == 1000
+    budgets.observe(b.id, Quota(tokens_limit=6000, tokens_remaining=6000))
+    assert budgets.windows(b)[-1] == Window("backend:p/t:tpm", 6000, MINUTE)
+
+
+def test_reported_remaining_tokens_count_down_with_our_estimates(clock: FakeClock) -> None:
+    budgets = budgets_for(clock)
+    b = tokened()
+    budgets.observe(b.id, Quota(tokens_remaining=5000, tokens_reset_epoch=clock.wall() + 30))
+    ticket = grant(budgets, b, 3000)
+    assert budgets.left(b).tpm_left == 2000
+    assert done(budgets.reserve(b, 2500)) is None
+    assert budgets.refill_in(b, 2500) == pytest.approx(30.0)
+    done(budgets.settle(ticket, 1000))  # the answer's usage corrects the count too
+    assert budgets.left(b).tpm_left == 4000
+    grant(budgets, b, 2500)
+    clock.advance(30)  # the provider's reset: nothing known until the next answer says
+    assert budgets.left(b).tpm_left is None
+
+
+def test_an_upstream_counting_declared_output_gets_as_much_as_is_left(clock: FakeClock) -> None:
+    store = CountingStore(clock)
+    budgets = budgets_for(clock, store=store)
+    b = tokened(tpm=8000, rpm=30)
+    # Asked for up to 4596 (a 500-token prompt, 4096 declared), no fewer than its 1524.
+    first = done(budgets.reserve(b, 1524, most=4596))
+    assert first is not None and first.tokens == 4596
+    second = done(budgets.reserve(b, 1524, most=4596))
+    assert second is not None and second.tokens == 8000 - 4596  # the rest of the minute
+    assert len(store.asked) == 3  # refused whole, then granted what was left
+    assert done(budgets.reserve(b, 1524, most=4596)) is None
+    assert budgets.left(b).rpm_left == 28  # a refusal counted no request
+    done(budgets.settle(first, 700))
+    third = done(budgets.reserve(b, 1524, most=20_000))  # capped by the window's limit
+    assert third is not None and third.tokens == 8000 - 700 - (8000 - 4596)
+    wide = done(budgets.reserve(tokened(), 1524, most=4596))  # no token budget: nothing to count
+    assert wide is FREE
+
+
+def test_a_report_caps_what_declared_output_may_take(clock: FakeClock) -> None:
+    budgets = budgets_for(clock)
+    b = tokened()
+    budgets.observe(b.id, Quota(tokens_remaining=3000, tokens_reset_epoch=clock.wall() + 30))
+    ticket = done(budgets.reserve(b, 1000, most=4000))
+    assert ticket is not None and ticket.tokens == 3000 and not ticket.stored
+    assert budgets.left(b).tpm_left == 0
+    done(budgets.settle(ticket, 800))
+    assert budgets.left(b).tpm_left == 2200
+
+
+def test_a_report_does_not_count_the_answered_request_twice(clock: FakeClock) -> None:
+    budgets = budgets_for(clock)
+    b = tokened()
+    grant(budgets, b, 1000)  # the one answered
+    clock.advance(0.5)
+    grant(budgets, b, 400)  # still in flight when the report was written
+    budgets.observe(b.id, Quota(tokens_remaining=5000), latency_s=0.6, tokens=1000)
+    assert budgets.left(b).tpm_left == 4600
+
+
+def test_the_budget_gauge_covers_every_kind(clock: FakeClock) -> None:
+    metrics = Metrics(CollectorRegistry())
+    budgets = budgets_for(clock, Limits(tpd=100_000), metrics=metrics)
+    b = tokened(tpm=6000, rpm=30)
+    done(budgets.settle(grant(budgets, b, 1500), 700))
+    done(budgets.refresh([b]))
+    gauge = metrics.budget_remaining
+    assert [gauge.labels(b.id, u)._value.get() for u in ("rpm", "tpm", "tpd")] == \
+        [29, 5300, 99_300]
+
+
+def test_token_estimate_follows_the_contract() -> None:
+    needs = Needs(frozenset(), prompt_tokens=20_000)
+    assert token_estimate(needs, 1024) == 21_024  # no max_tokens: min_output_tokens
+    assert token_estimate(replace(needs, max_output=100), 1024) == 20_100
+    assert token_estimate(replace(needs, max_output=32_000), 1024) == 21_024
+
+
+@settings(max_examples=150, deadline=None)
+@given(tpm=st.integers(500, 5000),
+       traffic=st.lists(st.tuples(st.floats(0.0, 20.0, allow_nan=False), st.integers(1, 3000),
+                                  st.integers(0, 3000)), min_size=1, max_size=120))
+def test_never_more_than_tpm_reported_tokens_in_any_minute(
+        tpm: int, traffic: list[tuple[float, int, int]]) -> None:
+    clock = FakeClock()
+    budgets = budgets_for(clock)
+    b = tokened(tpm=tpm)
+    spent: list[tuple[float, int]] = []
+    for gap, estimate, used in traffic:
+        clock.advance(gap)
+        ticket = done(budgets.reserve(b, estimate))
+        if ticket is None:
+            continue
+        # An answer reports at most its estimate here (more would overrun by design: the
+        # provider counts what it served).
+        real = min(used, estimate)
+        done(budgets.settle(ticket, real))
+        spent.append((clock.monotonic(), real))
+    for i, (t, _) in enumerate(spent):
+        assert sum(c for u, c in spent[i:] if u - t < 60.0) <= tpm

@@ -184,7 +184,8 @@ async def test_budgets_divert_then_answer_503_with_the_refill_time(rig_factory: 
     assert "budget" in body["error"]["message"]
     assert rig.metric('reason="budget"')
     rows = await rig.status()
-    assert rows["a/m"]["budget"] == {"rpm_left": 0, "rpd_left": None}
+    assert rows["a/m"]["budget"] == {"rpm_left": 0, "rpd_left": None, "tpm_left": None,
+                                     "tpd_left": None}
     assert rows["b/m"]["budget"]["rpm_left"] == 0
     rig.clock.advance(60 + WINDOW_MARGIN_S - 20)
     assert (await rig.chat())[0] == 200
@@ -209,8 +210,10 @@ async def test_status_reports_every_field(rig_factory: Any) -> None:
     a = [rows["a/m"], rows["a/n"]]
     assert sum(r["requests"] for r in a) == 4
     # The provider's own count (x-ratelimit-remaining-requests: 99 from the fake) is looser.
-    assert all(r["budget"] == {"rpm_left": 26, "rpd_left": 996} for r in a)
-    assert rows["b/m"]["budget"] == {"rpm_left": None, "rpd_left": None}
+    assert all(r["budget"] == {"rpm_left": 26, "rpd_left": 996, "tpm_left": None,
+                               "tpd_left": None} for r in a)
+    assert rows["b/m"]["budget"] == {"rpm_left": None, "rpd_left": None, "tpm_left": None,
+                                     "tpd_left": None}
     served = next(r for r in a if r["requests"])
     assert served["latency_ms_p50"] is not None and served["latency_ms_p50"] >= 0
 
