@@ -16,6 +16,7 @@ CHARS_PER_TOKEN = 4
 IMAGE_TOKENS = 1000
 MESSAGE_OVERHEAD_TOKENS = 4
 MAX_DEPTH = 32
+_OUTPUT_FIELDS = ("max_tokens", "max_completion_tokens")  # Chat Completions and Messages
 
 
 def analyse(body: JSON, session_key: str | None = None) -> Needs:
@@ -44,6 +45,7 @@ def analyse(body: JSON, session_key: str | None = None) -> Needs:
         prompt_tokens=tokens,
         session_key=session_key,
         stream=body.get("stream") is True,
+        max_output=_ceiling(body, _OUTPUT_FIELDS),
     )
 
 
@@ -121,7 +123,15 @@ def analyse_items(body: JSON, session_key: str | None = None) -> Needs:
         chars += _json_len(fmt.get("schema") or "")
     tokens = chars // CHARS_PER_TOKEN + images * IMAGE_TOKENS + len(items) * MESSAGE_OVERHEAD_TOKENS
     return Needs(capabilities=frozenset(needs), prompt_tokens=tokens, session_key=session_key,
-                 stream=body.get("stream") is True)
+                 stream=body.get("stream") is True,
+                 max_output=_ceiling(body, ("max_output_tokens",)))
+
+
+def _ceiling(body: JSON, fields: tuple[str, ...]) -> int | None:
+    """The smallest positive integer among the body's output-bound fields (None: none set)."""
+    found = [v for f in fields if isinstance(v := body.get(f), int)
+             and not isinstance(v, bool) and v > 0]
+    return min(found, default=None)
 
 
 def _parts_len(content: Any) -> tuple[int, int]:

@@ -17,6 +17,8 @@ from router.errors import ModelNotFound, NoCapableBackend, RequestError
 from router.types import Backend, Capability, Needs, Strategy, StrategyFactory
 
 CONTEXT_WORD = "context_length"
+TPM_WORD = "tpm"
+UNLIMITED_TPM = 1 << 62  # a backend without a tokens-per-minute budget
 MAX_FALLBACKS = 64  # entries of an OpenRouter-style `models` list
 
 
@@ -36,6 +38,7 @@ class Target:
 class _Capable:
     backends: tuple[Backend, ...]
     min_context: int  # smallest context_length among them: most requests fit them all
+    min_tpm: int  # smallest tpm among them (UNLIMITED_TPM when none has one): likewise
 
 
 class Pool:
@@ -59,6 +62,13 @@ class Pool:
         for b in self.backends.values():
             self._by_model[b.model].append(b)
         self._min_output = config.routing.min_output_tokens
+        # backend id -> its tightest configured tpm, the model's or its provider account's: a
+        # request whose estimate is larger can never be sent there.
+        accounts = {p.name: p.tpm for p in config.providers}
+        self._tpm: dict[str, int] = {
+            b.id: min(t for t in (b.tpm, accounts.get(b.provider)) if t is not None)
+            for b in self.backends.values()
+            if b.tpm is not None or accounts.get(b.provider) is not None}
         # (target label, needed capabilities) -> capable backends; a handful of distinct keys.
         self._capable: LRUCache[tuple[str, frozenset[Capability]], _Capable] = LRUCache(4096)
 
@@ -118,12 +128,17 @@ class Pool:
         entry = self._capable.get(key)
         if entry is None:
             fit = tuple(b for b in target.backends if needs.capabilities <= b.capabilities)
-            entry = _Capable(fit, min((b.context_length for b in fit), default=0))
+            entry = _Capable(fit, min((b.context_length for b in fit), default=0),
+                             min((self.tpm(b) for b in fit), default=UNLIMITED_TPM))
             self._capable[key] = entry
-        need_context = needs.prompt_tokens + self._min_output
-        if need_context <= entry.min_context:
+        need = needs.prompt_tokens + self._min_output
+        if need <= entry.min_context and need <= entry.min_tpm:
             return entry.backends
-        return tuple(b for b in entry.backends if b.context_length >= need_context)
+        return tuple(b for b in entry.backends if b.context_length >= need and self.tpm(b) >= need)
+
+    def tpm(self, backend: Backend) -> int:
+        """The tightest configured tokens per minute of `backend` (UNLIMITED_TPM: none)."""
+        return self._tpm.get(backend.id, UNLIMITED_TPM)
 
     def require_capable(self, plan: Sequence[Target], needs: Needs) -> list[tuple[Backend, ...]]:
         """The capable backends of every target; NoCapableBackend when no target has any."""
@@ -133,16 +148,20 @@ class Pool:
         everyone = [b for t in plan for b in t.backends]
         missing = [c.value for c in sorted(needs.capabilities, key=lambda c: c.value)
                    if not any(c in b.capabilities for b in everyone)]
-        need_context = needs.prompt_tokens + self._min_output
+        need = needs.prompt_tokens + self._min_output
         with_caps = [b for b in everyone if needs.capabilities <= b.capabilities]
-        if with_caps and not any(b.context_length >= need_context for b in with_caps):
+        if with_caps and not any(b.context_length >= need for b in with_caps):
             missing.append(CONTEXT_WORD)
+        if with_caps and not any(self.tpm(b) >= need for b in with_caps):
+            missing.append(TPM_WORD)
+        if with_caps and not missing:  # some fit the context, others the tpm: none both
+            missing = [CONTEXT_WORD, TPM_WORD]
         if not missing:  # each capability exists somewhere, but no backend has them all
             missing = [c.value for c in sorted(needs.capabilities, key=lambda c: c.value)]
             detail = f"no backend of {plan[0].label!r} has all of: {', '.join(missing)}"
         else:
             detail = f"no backend of {plan[0].label!r} supports: {', '.join(missing)}"
-        if CONTEXT_WORD in missing:
+        if CONTEXT_WORD in missing or TPM_WORD in missing:
             detail += f" (the prompt is about {needs.prompt_tokens} tokens, plus " \
                       f"{self._min_output} for the answer)"
         raise NoCapableBackend(detail, param="model", code="no_capable_backend")

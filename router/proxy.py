@@ -5,26 +5,28 @@ byte reaches the client. After that, a failure ends the stream with the API's ow
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import orjson
 from aiohttp import web
 
-from router.budget import Budgets
+from router.budget import Budgets, Limits, Ticket, token_estimate
 from router.call import Call
 from router.clock import Clock
 from router.errors import (
     AllFailed,
     BadResponse,
+    NoCapableBackend,
     Overloaded,
+    OverTokenBudget,
     StreamError,
     UpstreamError,
     UpstreamRejected,
 )
 from router.health import HealthTracker
 from router.metrics import Metrics
-from router.pool import Target
+from router.pool import TPM_WORD, Target
 from router.redact import redact, redact_bytes
 from router.request_ids import RequestIds
 from router.runtime import Runtime
@@ -38,6 +40,9 @@ MAX_PREAMBLE_EVENTS = 256  # events without content before a stream counts as un
 # Fields of the client's body that are the router's business, never the upstream's.
 ROUTER_FIELDS = ("models",)
 PASSED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+# The output bound a request without max_tokens declares to an upstream that counts declared
+# output against its budget (as INTERFACE.md bounds one to an Anthropic upstream).
+DECLARED_OUTPUT = 4096
 # Called with the client's whole answer before its last byte is sent (so that a follow-up
 # naming it finds it): how an API that keeps answers (Responses `store`) keeps them.
 Keep = Callable[[JSON], Awaitable[None]]
@@ -57,6 +62,21 @@ class _Attempt:
     client_headers: Mapping[str, str]
     secrets: tuple[str, ...]
     keep: Keep | None
+    ticket: Ticket  # what its budgets granted it
+
+
+@dataclass(slots=True)
+class _Progress:
+    """What one request went through, across passes over its plan and waits."""
+
+    tokens: int  # its token estimate: what token budgets reserve for it
+    tried: set[str] = field(default_factory=set)  # distinct backends
+    sent: dict[str, int] = field(default_factory=dict)  # attempts per target label
+    unfit: set[str] = field(default_factory=set)  # backends whose tpm it can never fit
+
+    @property
+    def excluded(self) -> Collection[str]:
+        return self.tried | self.unfit if self.unfit else self.tried
 
 
 class Proxy:
@@ -83,27 +103,33 @@ class Proxy:
         capable = runtime.pool.require_capable(plan, needs)
         everyone = [b for group in capable for b in group]
         deadline = self._clock.monotonic() + runtime.config.routing.max_queue_s
-        tried: set[str] = set()  # distinct backends, across waits
-        sent: dict[str, int] = {}  # attempts per target label, across waits
+        progress = _Progress(token_estimate(needs, runtime.config.routing.min_output_tokens))
         last: UpstreamError | None = None
         while True:
             answer, failure = await self._try_plan(request, runtime, call, body, needs, plan,
-                                                   capable, client_headers, tried, sent, keep)
+                                                   capable, client_headers, progress, keep)
             if answer is not None:
                 return answer
             last = failure or last
             # No backend is left to try right now. When an untried one recovers (cooldown,
             # budget) soon, wait for it rather than fail a request that could be served.
-            waiting = [b for b in everyone if b.id not in tried]
-            wait = self._soonest_recovery(waiting)
-            room = any(sent.get(t.label, 0) < t.max_attempts for t in plan)
+            waiting = [b for b in everyone if b.id not in progress.excluded]
+            wait = self._soonest_recovery(waiting, progress.tokens)
+            room = any(progress.sent.get(t.label, 0) < t.max_attempts for t in plan)
             if not waiting or not room or self._clock.monotonic() + wait > deadline:
                 break
             await self._sleep(max(wait, MIN_QUEUE_WAIT_S))
+        if progress.unfit and all(b.id in progress.unfit for b in everyone):
+            # Stated limits (headers, a 413) turned out tighter than the configured ones.
+            raise NoCapableBackend(
+                f"no backend of {plan[0].label!r} supports: {TPM_WORD} (the request is about "
+                f"{progress.tokens} tokens, more than the tokens per minute of every backend "
+                "that could take it)", param="model", code="no_capable_backend")
         if last is None:
+            fit = [b for b in everyone if b.id not in progress.unfit]
             raise Overloaded(
                 "every capable backend is cooling down or over budget; retry later",
-                retry_after_s=self._soonest_recovery(everyone),
+                retry_after_s=self._soonest_recovery(fit, progress.tokens),
             )
         raise AllFailed(
             f"all {call.attempts} backend(s) tried failed; last: {call.backend}: {last.message}",
@@ -113,22 +139,27 @@ class Proxy:
     async def _try_plan(
         self, request: web.Request, runtime: Runtime, call: Call, body: JSON, needs: Needs,
         plan: list[Target], capable: list[tuple[Backend, ...]], client_headers: Mapping[str, str],
-        tried: set[str], sent: dict[str, int], keep: Keep | None,
+        progress: _Progress, keep: Keep | None,
     ) -> tuple[web.StreamResponse | None, UpstreamError | None]:
         """One pass over the plan: an answer, or the last failure (None: nothing was tried)."""
         last: UpstreamError | None = None
+        sent = progress.sent
         for target, backends in zip(plan, capable, strict=True):
             # Read once per pass (it is O(backends)); a pick that cannot be used is dropped.
-            candidates = self._health.candidates(backends, exclude=tried)
+            candidates = self._health.candidates(backends, exclude=progress.excluded)
             while candidates and sent.get(target.label, 0) < target.max_attempts:
                 chosen = target.strategy.pick(candidates, needs)
                 backend = chosen.backend
-                if await self._budgets.reserve(backend) is None:
-                    # Over its rpm/rpd: another candidate takes it, without using an attempt.
-                    self._metrics.failed(backend.id, FailureReason.BUDGET)
+                ticket = await self._reserve(backend, needs, progress.tokens)
+                if ticket is None:
+                    # Over a budget: another candidate takes it, without using an attempt.
+                    if self._budgets.fits(backend, progress.tokens):
+                        self._metrics.failed(backend.id, FailureReason.BUDGET)
+                    else:  # a stated tpm below its estimate: never, like too small a context
+                        progress.unfit.add(backend.id)
                     candidates = [c for c in candidates if c is not chosen]
                     continue
-                tried.add(backend.id)
+                progress.tried.add(backend.id)
                 sent[target.label] = sent.get(target.label, 0) + 1
                 call.attempts += 1
                 call.backend = backend.id
@@ -138,7 +169,7 @@ class Proxy:
                 attempt = _Attempt(call, call.wire, upstream_api(backend.api),
                                    call.wire.translation(backend.api), body, needs, target,
                                    backend, runtime.providers[backend.provider], client_headers,
-                                   runtime.secrets, keep)
+                                   runtime.secrets, keep, ticket)
                 try:
                     return await self._attempt(request, attempt), None
                 except UpstreamRejected as exc:
@@ -146,15 +177,26 @@ class Proxy:
                 except UpstreamError as exc:
                     last = exc
                     self._failed(backend, exc)
+                    if isinstance(exc, OverTokenBudget):
+                        progress.unfit.add(backend.id)
                     # The failure may have cooled others too (a provider-wide limit).
-                    candidates = self._health.candidates(backends, exclude=tried)
+                    candidates = self._health.candidates(backends, exclude=progress.excluded)
         return None, last
 
-    def _soonest_recovery(self, backends: Sequence[Backend]) -> float:
-        """Seconds until the first of `backends` could take a request: its cooldown (or its
-        running trial) and its budgets both allow it."""
-        return min((max(self._health.wait_s(b), self._budgets.refill_in(b)) for b in backends),
-                   default=0.0)
+    async def _reserve(self, backend: Backend, needs: Needs, tokens: int) -> Ticket | None:
+        if not backend.counts_max_tokens:
+            return await self._budgets.reserve(backend, tokens)
+        # This upstream counts the output a request declares as spent while it runs: reserve
+        # what it will be told to declare (up to the client's ceiling, else DECLARED_OUTPUT),
+        # or whatever less the budgets have, down to the estimate.
+        return await self._budgets.reserve(
+            backend, tokens, most=needs.prompt_tokens + _declared(backend, needs))
+
+    def _soonest_recovery(self, backends: Sequence[Backend], tokens: int) -> float:
+        """Seconds until the first of `backends` could take a request of `tokens`: its
+        cooldown (or its running trial) and its budgets both allow it."""
+        return min((max(self._health.wait_s(b), self._budgets.refill_in(b, tokens))
+                    for b in backends), default=0.0)
 
     # -- one attempt -------------------------------------------------------------------------
 
@@ -167,6 +209,13 @@ class Proxy:
         # The client's max_tokens is a ceiling, never a filter: forward what the backend has room for.
         room = max(a.backend.context_length - a.needs.prompt_tokens, 1)
         a.upstream.prepare(upstream_body, room, a.needs.stream)
+        if a.backend.counts_max_tokens:
+            # It refuses a request whose prompt plus declared output is over its budget, and
+            # counts that output as spent: declare what the budgets granted, always.
+            declared = _declared(a.backend, a.needs)
+            if a.ticket.tokens:
+                declared = min(declared, a.ticket.tokens - a.needs.prompt_tokens)
+            a.upstream.declare_output(upstream_body, max(declared, 1))
         ctx = ResponseContext(
             served_model=a.backend.id,
             include_usage=a.client.wants_stream_usage(a.body),
@@ -179,6 +228,7 @@ class Proxy:
         started = self._clock.monotonic()
         self._metrics.inflight_change(a.backend.id, 1)
         self._health.begin(a.backend)
+        delivered = False  # the upstream's answer came through whole (or ended by its own doing)
         try:
             reply = await a.provider.send(UpstreamRequest(
                 a.backend, upstream_body, a.needs.stream,
@@ -189,11 +239,23 @@ class Proxy:
             if reply.events is None:
                 if a.needs.stream:
                     raise BadResponse("the upstream answered a stream request without a stream")
-                return await self._json_answer(a, reply, ctx, latency)
-            return await self._stream_answer(request, a, reply, ctx, latency)
+                answer = await self._json_answer(a, reply, ctx, latency)
+                delivered = True
+                return answer
+            streamed, delivered = await self._stream_answer(request, a, reply, ctx, latency)
+            return streamed
         finally:
             self._health.end(a.backend)
             self._metrics.inflight_change(a.backend.id, -1)
+            if a.ticket.tokens:
+                await self._settle(a, delivered)
+
+    async def _settle(self, a: _Attempt, delivered: bool) -> None:
+        """Token budgets keep what the attempt really used: the usage its answer reported;
+        with none reported, the estimate when the answer came through (a stream whose upstream
+        never reports usage), nothing when it did not (failed, cancelled, the client gone)."""
+        used = a.call.prompt_tokens + a.call.completion_tokens
+        await self._budgets.settle(a.ticket, used if used or not delivered else None)
 
     async def _json_answer(
         self, a: _Attempt, reply: UpstreamReply, ctx: ResponseContext, latency: float
@@ -213,7 +275,8 @@ class Proxy:
     async def _stream_answer(
         self, request: web.Request, a: _Attempt, reply: UpstreamReply, ctx: ResponseContext,
         latency: float,
-    ) -> web.StreamResponse:
+    ) -> tuple[web.StreamResponse, bool]:
+        """The stream relayed, and whether it ran to its end (False: the client left first)."""
         assert reply.events is not None
         events = reply.events
         preamble: list[JSON] = []
@@ -239,6 +302,7 @@ class Proxy:
             **_answer_headers(a.call, reply.headers), "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
         })
+        delivered = False
         try:
             await response.prepare(request)
             try:
@@ -268,6 +332,7 @@ class Proxy:
                 self._failed(a.backend, err)
                 a.call.error = err.reason.value
                 tail = translator.fail(a.client.stream_failure_type, redact(err.message, a.secrets))
+            delivered = True
             # Release the upstream first (its unread rest closes the connection): nothing of
             # it is waited for, and nothing is left open if the client leaves during the end.
             await reply.aclose()
@@ -277,7 +342,7 @@ class Proxy:
             pass  # the client went away: nothing left to tell it
         finally:
             await reply.aclose()
-        return response
+        return response, delivered
 
     @staticmethod
     async def _keep(a: _Attempt, translator: StreamTranslator, kept: bool) -> bool:
@@ -304,12 +369,16 @@ class Proxy:
     ) -> None:
         self._health.record(Outcome(a.backend.id, ok=True, latency_s=latency), a.backend.provider)
         if reply.quota is not None:
-            self._budgets.observe(a.backend.id, reply.quota, latency)
+            self._budgets.observe(a.backend.id, reply.quota, latency, a.ticket.tokens)
         if body is not None and (counts := a.upstream.usage(body)) is not None:
             a.call.prompt_tokens, a.call.completion_tokens = counts
 
     def _failed(self, backend: Backend, exc: UpstreamError) -> None:
         self._metrics.failed(backend.id, exc.reason)
+        if exc.tpm_limit is not None:  # Groq states the model's limit in its 413 and 429 bodies
+            self._budgets.learn(backend.id, Limits(tpm=exc.tpm_limit))
+        if isinstance(exc, OverTokenBudget):
+            return  # this request's size, not the backend's health: nothing cools, no score drops
         self._health.record(Outcome(
             backend.id, ok=False, reason=exc.reason, retry_after_s=exc.retry_after_s,
             provider_wide=exc.provider_wide, until_epoch=exc.until_epoch,
@@ -324,6 +393,13 @@ class Proxy:
             body = a.client.error_body("invalid_request_error", exc.message)
         return web.Response(body=redact_bytes(orjson.dumps(body), a.secrets), status=exc.status,
                             content_type="application/json", headers=_answer_headers(a.call))
+
+
+def _declared(backend: Backend, needs: Needs) -> int:
+    """The output bound a request would declare: the client's ceiling, else DECLARED_OUTPUT,
+    within the context left after the prompt."""
+    room = max(backend.context_length - needs.prompt_tokens, 1)
+    return min(needs.max_output or DECLARED_OUTPUT, room)
 
 
 def _answer_headers(call: Call, upstream: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -137,6 +137,11 @@ class AnthropicMessages:
             body["max_tokens"] = min(room, DEFAULT_MAX_TOKENS)
         _fit_thinking(body)
 
+    def declare_output(self, body: JSON, most: int) -> None:
+        asked = body.get("max_tokens")  # prepare() always sets it
+        body["max_tokens"] = min(asked, most) if isinstance(asked, int) else most
+        _fit_thinking(body)
+
 
 def _fit_thinking(body: JSON) -> None:
     """Anthropic wants thinking.budget_tokens (>= 1024) below max_tokens: shrink it to fit the

@@ -90,3 +90,8 @@ class UpstreamApi(Protocol):
         max_tokens is a ceiling, clamped to `room`, the context left after the prompt), and for
         streams whatever makes the upstream report usage."""
         ...
+
+    def declare_output(self, body: JSON, most: int) -> None:
+        """Make a prepared body declare an output bound of at most `most` tokens, adding one
+        when it has none (for upstreams that count the declared bound against their budget)."""
+        ...

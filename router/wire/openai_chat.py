@@ -93,6 +93,16 @@ class OpenAIChat:
         if stream:  # for the token metrics; passed to the client only when it asked
             body["stream_options"] = {"include_usage": True}
 
+    def declare_output(self, body: JSON, most: int) -> None:
+        declared = False
+        for key in _OUTPUT_FIELDS:
+            value = body.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                body[key] = min(value, most)
+                declared = True
+        if not declared:  # the current name; max_tokens is the deprecated one
+            body["max_completion_tokens"] = most
+
 
 def _count(usage: Mapping[str, object], key: str) -> int:
     v = usage.get(key)
