@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from router.demo.token_limits import TokenMinute
 from router.types import JSON
 
 LINGER_POLL_S = 0.01  # how often a lingering stream looks whether the router hung up
@@ -26,6 +27,7 @@ class Behaviour:
     # after the last event, keep the connection open this long before closing it (as some
     # servers and proxies do): the router must end the client's stream without waiting
     linger_s: float = 0.0
+    tpm: int = 0  # a tokens-per-minute limit enforced as Groq does (0: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,17 @@ class ScriptedUpstream:
         self.cancelled = 0  # requests whose caller hung up while they were being answered
         self.lingered = 0  # streams that lingered after their last event
         self.released = 0  # ... and whose caller closed the connection while they lingered
+        self.token_minutes: dict[str, TokenMinute] = {}  # per model with a `tpm`
+
+    def token_minute(self, model: str) -> TokenMinute | None:
+        """The model's tokens-per-minute limit, when its behaviour has one."""
+        limit = self.behaviour(model).tpm
+        if not limit:
+            return None
+        minute = self.token_minutes.get(model)
+        if minute is None:
+            minute = self.token_minutes[model] = TokenMinute(model, limit)
+        return minute
 
     def inject(self, *faults: Fault) -> None:
         self.faults.extend(faults)

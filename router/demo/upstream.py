@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
 from itertools import count
 
 import orjson
@@ -23,6 +24,7 @@ from router.demo import openai_reply
 from router.demo.openai_validation import validate_openai_request
 from router.demo.replies import Reply, compose
 from router.demo.scripted import Behaviour, Fault, Received, ScriptedUpstream
+from router.demo.token_limits import Refusal
 from router.types import JSON
 
 
@@ -75,30 +77,49 @@ class FakeUpstream(ScriptedUpstream):
         model = body["model"]
         behaviour = self.behaviour(model)
         fault = self._next_fault(model)
-        if behaviour.latency_s:
-            await asyncio.sleep(behaviour.latency_s)
-        if fault is None and behaviour.failure_rate and self.rng.random() < behaviour.failure_rate:
-            fault = Fault(status=500)
-        if fault is not None and (early := await self._early_fault(fault)) is not None:
-            return early
-        serial = f"{next(self._ids):06d}"
-        reply = compose(openai_reply.ask_of(body, behaviour), serial, self.tool_inputs)
-        completion_id, created = f"chatcmpl-fake{serial}", int(time.time())
-        if body.get("stream"):
-            base = openai_reply.chunk_base(completion_id, created, model)
-            return await self._stream(request, body, base, reply, behaviour, fault)
-        completion = openai_reply.completion(completion_id, created, model, reply)
-        if fault is not None and fault.kind == "empty":
-            completion["choices"][0]["message"] = {"role": "assistant", "content": ""}
-        return web.json_response(completion, headers={
-            "x-ratelimit-remaining-requests": "99", "x-request-id": "req_fake",
-            "set-cookie": "upstream-session=1"})
+        ask = openai_reply.ask_of(body, behaviour)
+        minute = self.token_minute(model)
+        charge = None
+        if minute is not None and fault is None:  # counted as it arrives, as Groq does
+            admitted = minute.admit(ask.prompt_tokens, body)
+            if isinstance(admitted, Refusal):
+                return web.Response(status=admitted.status, body=admitted.body,
+                                    headers=admitted.headers, content_type="application/json")
+            charge = admitted
+        used = 0  # what the charge becomes once answered: nothing, unless an answer goes out
+        try:
+            if behaviour.latency_s:
+                await asyncio.sleep(behaviour.latency_s)
+            if fault is None and behaviour.failure_rate and self.rng.random() < behaviour.failure_rate:
+                fault = Fault(status=500)
+            if fault is not None and (early := await self._early_fault(fault)) is not None:
+                return early
+            serial = f"{next(self._ids):06d}"
+            reply = compose(ask, serial, self.tool_inputs)
+            used = reply.prompt_tokens + reply.completion_tokens
+            completion_id, created = f"chatcmpl-fake{serial}", int(time.time())
+            if body.get("stream"):
+                base = openai_reply.chunk_base(completion_id, created, model)
+                limits = minute.headers() if minute is not None else {}
+                return await self._stream(request, body, base, reply, behaviour, fault, limits)
+            completion = openai_reply.completion(completion_id, created, model, reply)
+            if fault is not None and fault.kind == "empty":
+                completion["choices"][0]["message"] = {"role": "assistant", "content": ""}
+            if minute is not None and charge is not None:
+                minute.settle(charge, used)  # before the headers say what is left
+            return web.json_response(completion, headers={
+                "x-ratelimit-remaining-requests": "99", "x-request-id": "req_fake",
+                "set-cookie": "upstream-session=1",
+                **(minute.headers() if minute is not None else {})})
+        finally:
+            if minute is not None and charge is not None:
+                minute.settle(charge, used)
 
     async def _stream(
         self, request: web.Request, body: JSON, base: JSON, reply: Reply, behaviour: Behaviour,
-        fault: Fault | None,
+        fault: Fault | None, limits: Mapping[str, str],
     ) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", **limits})
         await resp.prepare(request)
         # The router may hang up (its client left, or it timed out): nothing to do then.
         with contextlib.suppress(ConnectionError):
