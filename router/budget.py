@@ -268,7 +268,8 @@ class Budgets:
         if windows:
             result = await self._store.reserve(windows, cost)
             fit = self._fit(windows, result, floor, cost)
-            if fit is not None:  # not as much as hoped, but as much as every window has
+            if fit is not None:  # not as much as hoped: as much as every window has, or (to
+                # learn how long the estimate itself must wait) the estimate
                 if reports:
                     self._count(reports, now, fit - cost, 0)
                 cost = fit
@@ -279,9 +280,11 @@ class Budgets:
             if reports:
                 self._count(reports, now, -cost if tokens else 0, -1)
             return None
-        spent = cost if tokens else 0
-        self._sent(backend.id, now, spent)
-        if limit is None and not token_reports:
+        counts_tokens = limit is not None or bool(token_reports)
+        spent = cost if tokens and counts_tokens else 0
+        # What a report that comes while this is in flight may not count yet (see observe()).
+        self._sent(backend.id, now, spent or tokens)
+        if not counts_tokens:
             return FREE if result is UNLIMITED else Ticket(result)
         return Ticket(result, spent, tuple(token_reports), limit is not None)
 
@@ -296,15 +299,16 @@ class Budgets:
     @staticmethod
     def _fit(windows: Sequence[Window], result: Reservation | Full, floor: int,
              cost: int) -> int | None:
-        """After a refusal of `cost`: the smaller cost, no less than `floor`, that every window
-        had room for (None: there is none, or nothing was refused)."""
+        """After a refusal of `cost`: what to ask for instead, the smaller cost every window had
+        room for, but no less than `floor` (None: nothing smaller was refused; or a request
+        window is full, and that is all there is to know)."""
         if not isinstance(result, Full) or cost <= floor:
             return None
         if any(wait > 0 for w, wait in zip(windows, result.waits, strict=False) if w.per_request):
             return None
         fit = min((room for w, room in zip(windows, result.rooms, strict=True)
                    if not w.per_request), default=0)
-        return fit if floor <= fit < cost else None
+        return min(max(fit, floor), cost - 1)
 
     def _sent(self, backend_id: str, now: float, tokens: int) -> None:
         recent = self._recent.get(backend_id)
@@ -405,8 +409,9 @@ class Budgets:
     def observe(self, backend_id: str, quota: Quota, latency_s: float | None = None,
                 tokens: int = 0) -> None:
         """The quota a successful answer reported: what the provider says is left until when.
-        `latency_s` is how long ago the answered request was sent, and `tokens` its estimate:
-        what we sent since may not be counted in the report yet, so it is counted against it."""
+        `latency_s` is how long ago the answered request was sent, and `tokens` what it was
+        counted as (its ticket's tokens, else its estimate): what we sent since may not be
+        counted in the report yet, so it is counted against it."""
         now, wall = self._clock.monotonic(), self._clock.wall()
         # Sends from (about) when the answered request left on, itself excepted: the report
         # was written when it arrived, before (some of) the others did.

@@ -63,6 +63,7 @@ class _Attempt:
     secrets: tuple[str, ...]
     keep: Keep | None
     ticket: Ticket  # what its budgets granted it
+    tokens: int  # the request's token estimate
 
 
 @dataclass(slots=True)
@@ -169,7 +170,7 @@ class Proxy:
                 attempt = _Attempt(call, call.wire, upstream_api(backend.api),
                                    call.wire.translation(backend.api), body, needs, target,
                                    backend, runtime.providers[backend.provider], client_headers,
-                                   runtime.secrets, keep, ticket)
+                                   runtime.secrets, keep, ticket, progress.tokens)
                 try:
                     return await self._attempt(request, attempt), None
                 except UpstreamRejected as exc:
@@ -369,7 +370,8 @@ class Proxy:
     ) -> None:
         self._health.record(Outcome(a.backend.id, ok=True, latency_s=latency), a.backend.provider)
         if reply.quota is not None:
-            self._budgets.observe(a.backend.id, reply.quota, latency, a.ticket.tokens)
+            self._budgets.observe(a.backend.id, reply.quota, latency,
+                                  a.ticket.tokens or a.tokens)
         if body is not None and (counts := a.upstream.usage(body)) is not None:
             a.call.prompt_tokens, a.call.completion_tokens = counts
 

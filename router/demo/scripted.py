@@ -28,6 +28,7 @@ class Behaviour:
     # servers and proxies do): the router must end the client's stream without waiting
     linger_s: float = 0.0
     tpm: int = 0  # a tokens-per-minute limit enforced as Groq does (0: none)
+    reports_usage: bool = True  # False: answers and streams say nothing of the tokens used
 
 
 @dataclass(frozen=True, slots=True)

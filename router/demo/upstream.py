@@ -103,6 +103,8 @@ class FakeUpstream(ScriptedUpstream):
                 limits = minute.headers() if minute is not None else {}
                 return await self._stream(request, body, base, reply, behaviour, fault, limits)
             completion = openai_reply.completion(completion_id, created, model, reply)
+            if not behaviour.reports_usage:
+                del completion["usage"]
             if fault is not None and fault.kind == "empty":
                 completion["choices"][0]["message"] = {"role": "assistant", "content": ""}
             if minute is not None and charge is not None:
@@ -154,7 +156,7 @@ class FakeUpstream(ScriptedUpstream):
                 return False
             await resp.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
             await self._pace(behaviour)
-        if include_usage:
+        if include_usage and behaviour.reports_usage:
             usage = {**base, "choices": [], "usage": openai_reply.usage(reply)}
             await resp.write(b"data: " + orjson.dumps(usage) + b"\n\n")
         await resp.write(b"data: [DONE]\n\n")

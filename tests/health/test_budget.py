@@ -404,6 +404,8 @@ def test_an_upstream_counting_declared_output_gets_as_much_as_is_left(clock: Fak
     assert len(store.asked) == 3  # refused whole, then granted what was left
     assert done(budgets.reserve(b, 1524, most=4596)) is None
     assert budgets.left(b).rpm_left == 28  # a refusal counted no request
+    # It learnt how long the estimate itself waits: not before the first grant leaves.
+    assert budgets.refill_in(b, 1524) == pytest.approx(MINUTE)
     done(budgets.settle(first, 700))
     third = done(budgets.reserve(b, 1524, most=20_000))  # capped by the window's limit
     assert third is not None and third.tokens == 8000 - 700 - (8000 - 4596)
