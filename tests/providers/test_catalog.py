@@ -40,9 +40,11 @@ HOSTED = [
 ]
 RETIRED = ["together", "chutes", "github"]
 LOCAL = ["ollama", "llamacpp", "vllm", "lmstudio"]
-# The [[providers]] keys INTERFACE.md names, and those of [[providers.models]].
-PROVIDER_KEYS = {"name", "api", "base_url", "api_key_env", "discover", "rpm", "rpd", "models"}
-MODEL_KEYS = {"name", "capabilities", "context_length", "weight", "rpm", "rpd"}
+# The [[providers]] keys INTERFACE.md names (and counts_max_tokens, the README's extension), and
+# those of [[providers.models]].
+PROVIDER_KEYS = {"name", "api", "base_url", "api_key_env", "discover", "rpm", "rpd", "tpm", "tpd",
+                 "counts_max_tokens", "models"}
+MODEL_KEYS = {"name", "capabilities", "context_length", "weight", "rpm", "rpd", "tpm", "tpd"}
 
 
 @pytest.fixture(scope="module")
@@ -356,3 +358,28 @@ def test_preset_status_for_a_custom_preset():
     )
     assert preset_status(preset, {"ACME_KEY": "k"}).enabled
     assert not preset_status(preset, {}).enabled
+
+
+def test_token_limits_where_providers_publish_them(catalog):
+    env = {"CLOUDFLARE_ACCOUNT_ID": "acct"}
+    tables = {name: preset.provider_fields(env) for name, preset in catalog.items()}
+
+    def models(name: str) -> dict[str, dict[str, object]]:
+        return {m["name"]: m for m in tables[name]["models"]}
+
+    assert {(m["tpm"], m["tpd"]) for m in models("groq").values()} == {(8000, 200000)}
+    assert {(m["tpm"], m["tpd"]) for m in models("cerebras").values()} == {(30000, 1000000)}
+    assert models("gemini")["gemini-2.5-flash"]["tpm"] == 250000
+    assert models("gemini")["gemma-3-27b-it"]["tpm"] == 15000
+    assert {m["tpm"] for m in models("mistral").values()} == {500000}
+    assert {m["tpd"] for m in models("sambanova").values()} == {200000}
+    # The providers whose budget counts the declared max_tokens, and only those.
+    assert {n for n, t in tables.items() if t.get("counts_max_tokens")} == {"groq", "cerebras"}
+    assert "tpm" not in models("openrouter")["openai/gpt-oss-20b:free"]  # no token limits
+
+
+def test_discovered_models_get_the_presets_token_limits(catalog):
+    found = [DiscoveredModel("openai/gpt-oss-120b", frozenset(), 131072),
+             DiscoveredModel("qwen/qwen3-32b", frozenset(), 131072)]
+    tables = catalog["groq"].discovered_models(found)
+    assert [(t["tpm"], t["tpd"]) for t in tables] == [(8000, 200000)] * 2
