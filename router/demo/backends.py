@@ -28,6 +28,9 @@ DEMO: Mapping[str, Mapping[str, tuple[Behaviour, list[str], int]]] = {
                       ["tools"], 16384),
     },
 }
+# Budgets of a demo model, as a token-limited free tier has them: the console and /status show
+# what is left, and a prompt too big for the minute goes to another backend.
+DEMO_BUDGETS: Mapping[str, Mapping[str, int]] = {"large-70b": {"tpm": 100_000, "tpd": 2_000_000}}
 # Providers that speak the Anthropic Messages API: requests to them are translated both ways.
 DEMO_ANTHROPIC: Mapping[str, Mapping[str, tuple[Behaviour, list[str], int]]] = {
     "anthropic-sim": {  # not "claude-...": the demo's claude-* alias would shadow its ids
@@ -43,7 +46,8 @@ def demo_raw_config(ports: Mapping[str, int]) -> dict[str, Any]:
         "health": {"probe_interval_s": 15},
         "providers": [
             {"name": provider, "api": api, "base_url": f"http://127.0.0.1:{ports[provider]}/v1",
-             "models": [{"name": m, "capabilities": caps, "context_length": ctx}
+             "models": [{"name": m, "capabilities": caps, "context_length": ctx,
+                         **DEMO_BUDGETS.get(m, {})}
                         for m, (_b, caps, ctx) in models.items()]}
             for api, table in (("openai", DEMO), ("anthropic", DEMO_ANTHROPIC))
             for provider, models in table.items()
