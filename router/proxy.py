@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
-from router.budget import Budgets, Limits, Ticket, token_estimate
+from router.budget import Budgets, Limits, Ticket, prompt_charge, token_estimate
 from router.call import Call
 from router.clock import Clock
 from router.errors import (
@@ -63,7 +63,7 @@ class _Attempt:
     secrets: tuple[str, ...]
     keep: Keep | None
     ticket: Ticket  # what its budgets granted it
-    tokens: int  # the request's token estimate
+    tokens: int  # the fewest tokens its budgets reserved for it (see _least)
 
 
 @dataclass(slots=True)
@@ -115,7 +115,7 @@ class Proxy:
             # No backend is left to try right now. When an untried one recovers (cooldown,
             # budget) soon, wait for it rather than fail a request that could be served.
             waiting = [b for b in everyone if b.id not in progress.excluded]
-            wait = self._soonest_recovery(waiting, progress.tokens)
+            wait = self._soonest_recovery(waiting, needs, progress.tokens)
             room = any(progress.sent.get(t.label, 0) < t.max_attempts for t in plan)
             if not waiting or not room or self._clock.monotonic() + wait > deadline:
                 break
@@ -130,7 +130,7 @@ class Proxy:
             fit = [b for b in everyone if b.id not in progress.unfit]
             raise Overloaded(
                 "every capable backend is cooling down or over budget; retry later",
-                retry_after_s=self._soonest_recovery(fit, progress.tokens),
+                retry_after_s=self._soonest_recovery(fit, needs, progress.tokens),
             )
         raise AllFailed(
             f"all {call.attempts} backend(s) tried failed; last: {call.backend}: {last.message}",
@@ -154,7 +154,7 @@ class Proxy:
                 ticket = await self._reserve(backend, needs, progress.tokens)
                 if ticket is None:
                     # Over a budget: another candidate takes it, without using an attempt.
-                    if self._budgets.fits(backend, progress.tokens):
+                    if self._budgets.fits(backend, _least(backend, needs, progress.tokens)):
                         self._metrics.failed(backend.id, FailureReason.BUDGET)
                     else:  # a stated tpm below its estimate: never, like too small a context
                         progress.unfit.add(backend.id)
@@ -170,7 +170,8 @@ class Proxy:
                 attempt = _Attempt(call, call.wire, upstream_api(backend.api),
                                    call.wire.translation(backend.api), body, needs, target,
                                    backend, runtime.providers[backend.provider], client_headers,
-                                   runtime.secrets, keep, ticket, progress.tokens)
+                                   runtime.secrets, keep, ticket,
+                                   _least(backend, needs, progress.tokens))
                 try:
                     return await self._attempt(request, attempt), None
                 except UpstreamRejected as exc:
@@ -190,13 +191,14 @@ class Proxy:
         # This upstream counts the output a request declares as spent while it runs: reserve
         # what it will be told to declare (up to the client's ceiling, else DECLARED_OUTPUT),
         # or whatever less the budgets have, down to the estimate.
-        return await self._budgets.reserve(
-            backend, tokens, most=needs.prompt_tokens + _declared(backend, needs))
+        return await self._budgets.reserve(backend, _least(backend, needs, tokens),
+                                           most=prompt_charge(needs) + _declared(backend, needs))
 
-    def _soonest_recovery(self, backends: Sequence[Backend], tokens: int) -> float:
+    def _soonest_recovery(self, backends: Sequence[Backend], needs: Needs, tokens: int) -> float:
         """Seconds until the first of `backends` could take a request of `tokens`: its
         cooldown (or its running trial) and its budgets both allow it."""
-        return min((max(self._health.wait_s(b), self._budgets.refill_in(b, tokens))
+        return min((max(self._health.wait_s(b),
+                        self._budgets.refill_in(b, _least(b, needs, tokens)))
                     for b in backends), default=0.0)
 
     # -- one attempt -------------------------------------------------------------------------
@@ -215,7 +217,7 @@ class Proxy:
             # counts that output as spent: declare what the budgets granted, always.
             declared = _declared(a.backend, a.needs)
             if a.ticket.tokens:
-                declared = min(declared, a.ticket.tokens - a.needs.prompt_tokens)
+                declared = min(declared, a.ticket.tokens - prompt_charge(a.needs))
             a.upstream.declare_output(upstream_body, max(declared, 1))
         ctx = ResponseContext(
             served_model=a.backend.id,
@@ -395,6 +397,15 @@ class Proxy:
             body = a.client.error_body("invalid_request_error", exc.message)
         return web.Response(body=redact_bytes(orjson.dumps(body), a.secrets), status=exc.status,
                             content_type="application/json", headers=_answer_headers(a.call))
+
+
+def _least(backend: Backend, needs: Needs, tokens: int) -> int:
+    """The fewest tokens `backend`'s budgets must have for a request estimated at `tokens`: for
+    an upstream that counts declared output, the estimate's output part on top of the most it
+    may count the prompt as (prompt_charge)."""
+    if not backend.counts_max_tokens:
+        return tokens
+    return tokens - needs.prompt_tokens + prompt_charge(needs)
 
 
 def _declared(backend: Backend, needs: Needs) -> int:
