@@ -1,6 +1,6 @@
 """Quota-yield simulation: how much of a pool of free quotas the router turns into answers.
 
-    python -m bench.quota_sim [--seed N] [--hours H] [--demand 0.9]
+    python -m bench.quota_sim [--seed N] [--hours H] [--demand 0.9] [--scenario requests|tokens]
 
 A simulated hour (discrete events on a fake clock: nothing sleeps, it runs in about a second)
 of Poisson client demand at 90% of the combined rpm quota of six fake backends over five
@@ -18,7 +18,10 @@ Routers compared, all with failover to up to 3 distinct backends per request:
 
 Clients behave like the official SDKs (max_retries=2): a 429/5xx answer is retried after its
 Retry-After when it has one (up to 60 s), else after 0.5 s x 2^n with jitter. "served" counts
-requests answered within those retries; "first call" counts those answered on the first call."""
+requests answered within those retries; "first call" counts those answered on the first call.
+
+The `tokens` scenario (bench.quota_tokens) runs the same over token-limited free tiers with a mix
+of small chat requests and Claude-Code-sized ones; both scenarios run unless one is named."""
 
 from __future__ import annotations
 
@@ -595,16 +598,32 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--replicas", type=int, default=3, help="replicas of the replica rows")
     parser.add_argument("--redis", default="auto",
                         help='"auto" (a local redis-server), "none", or a redis:// URL')
+    parser.add_argument("--scenario", choices=("requests", "tokens"),
+                        help="run only this scenario (default: both)")
+    parser.add_argument("--token-demand", type=float, default=0.9,
+                        help="the tokens scenario's demand, a share of its pool's rough capacity")
     args = parser.parse_args(argv)
     # Thousands of simulated state transitions would drown the table.
     logs.configure(level="critical", stream=io.StringIO())
-    print(f"{args.hours:g} simulated hour(s), demand {args.demand:.0%} of {combined_rpm():.0f} rpm "
-          f"combined quota, seed {args.seed}\n")
-    with local_redis(args.redis) as url:
-        rows = [*ROUTERS, *replica_routers(args.replicas, url)]
-        results = [asyncio.run(simulate(name, make, args.seed, args.hours, args.demand))
-                   for name, make in rows]
-    print(table(results))
+    if args.scenario in (None, "requests"):
+        print(f"{args.hours:g} simulated hour(s), demand {args.demand:.0%} of "
+              f"{combined_rpm():.0f} rpm combined quota, seed {args.seed}\n")
+        with local_redis(args.redis) as url:
+            rows = [*ROUTERS, *replica_routers(args.replicas, url)]
+            results = [asyncio.run(simulate(name, make, args.seed, args.hours, args.demand))
+                       for name, make in rows]
+        print(table(results))
+    if args.scenario in (None, "tokens"):
+        from bench import quota_tokens  # it builds on this module
+
+        print(f"\ntokens: {args.hours:g} simulated hour(s), demand {args.token_demand:.0%} of "
+              f"{quota_tokens.capacity_rpm():.0f} requests a minute (the pool's rough capacity), "
+              f"{quota_tokens.BIG_SHARE:.0%} of them ~20k-token prompts, seed {args.seed}")
+        print(f"{quota_tokens.describe()}\n")
+        token_results = [asyncio.run(quota_tokens.simulate_tokens(
+            name, make, args.seed, args.hours, args.token_demand))
+            for name, make in quota_tokens.TOKEN_ROUTERS]
+        print(quota_tokens.token_table(token_results))
 
 
 if __name__ == "__main__":
