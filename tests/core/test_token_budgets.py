@@ -21,6 +21,7 @@ from router.demo.upstream import FakeUpstream
 from router.errors import NoCapableBackend
 from router.plugins import load_plugins
 from router.pool import Pool
+from router.report import fetch_status
 from router.types import Needs
 from tests.health.fakes import FakeClock
 from tests.token_rig import BIG, MEDIUM, Client, Rig, RigFactory, Server, groq, model, until
@@ -115,6 +116,11 @@ async def test_a_minute_budget_stops_short_of_the_upstreams_429(rig_factory: Rig
     # What the router declared as max_tokens is what it reserved: never over the minute.
     declared = [r.body["max_completion_tokens"] for r in upstream.received]
     assert all(isinstance(d, int) and 0 < d <= 4096 for d in declared)
+    # An Anthropic client is told the same its own way.
+    status, headers, body = await rig.messages(MEDIUM)
+    assert status == 529 and body["error"]["type"] == "overloaded_error"
+    assert int(headers["Retry-After"]) > 0
+    assert minute.rate_limited == 0
 
 
 async def test_with_max_queue_s_a_request_waits_for_the_minute_to_free(
@@ -228,6 +234,17 @@ async def test_an_anthropic_upstreams_usage_replaces_the_estimate(rig_factory: R
     assert left is not None and 100_000 - 1000 < left < 100_000 - 600
 
 
+async def test_a_responses_request_is_budgeted_like_the_others(rig_factory: RigFactory) -> None:
+    rig = await rig_factory(("small", groq(), model(tpm=6000)),
+                            ("big", FakeUpstream(), model(weight=1e-9, tpm=100_000)))
+    resp = await rig.client.post("/v1/responses", json={"model": "free", "input": BIG,
+                                                        "max_output_tokens": 500})
+    assert resp.status == 200 and resp.headers["x-freerouter-backend"] == "big/m"
+    used = (await resp.json())["usage"]["total_tokens"]
+    assert rig.chats("small") == 0
+    assert (await rig.budget("big/m"))["tpm_left"] == 100_000 - used
+
+
 async def test_a_stream_that_reports_no_usage_keeps_its_estimate(rig_factory: RigFactory) -> None:
     rig = await rig_factory(
         ("p", FakeUpstream({"m": Behaviour(reports_usage=False)}), model(tpm=100_000)))
@@ -300,3 +317,15 @@ def test_the_pool_leaves_out_what_a_tpm_can_never_take() -> None:
     with pytest.raises(NoCapableBackend) as err:
         pool.require_capable(pool.plan("acct/m", None), large)
     assert "supports: tpm (the prompt is about 4977 tokens, plus 1024" in err.value.message
+
+
+async def test_freerouter_status_shows_what_token_budgets_have_left(
+        rig_factory: RigFactory) -> None:
+    rig = await rig_factory(("p", FakeUpstream(), model(tpm=100_000, tpd=1_000_000)))
+    _, _, body = await rig.chat(MEDIUM)
+    used = body["usage"]["total_tokens"]
+    header, _, row = (await fetch_status(str(rig.client.make_url("")), None)).splitlines()[:3]
+    columns = [c.strip() for c in header.split("  ") if c.strip()]
+    cells = row.split()
+    assert "tpm left" in columns and "tpd left" in columns
+    assert str(100_000 - used) in cells and str(1_000_000 - used) in cells
