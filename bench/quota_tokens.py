@@ -55,11 +55,11 @@ from bench.quota_sim import (
 )
 from providers.ratelimits import quota_from_headers
 from providers.upstream_errors import classify
-from router.budget import Budgets, Limits, Ticket, prompt_charge, token_estimate
+from router.budget import Budgets, Limits, Ticket
 from router.errors import OverTokenBudget, UpstreamError
 from router.health import HealthTracker
-from router.proxy import DECLARED_OUTPUT
 from router.state.memory import MemoryStore
+from router.token_ask import declared, least, most, token_estimate
 from router.types import Api, Backend, Needs, Outcome, Strategy
 from strategies.uniform import UniformRandom
 
@@ -316,19 +316,9 @@ class TokenFreerouter:
         return self._next(TokenRequest(job, answer, self._sim.clock.now + QUEUE_S))
 
     def _soonest(self, backends: Sequence[Backend], job: Job, tokens: int) -> float:
-        return min((max(self.health.wait_s(b), self.budgets.refill_in(b, _least(b, job, tokens)))
+        return min((max(self.health.wait_s(b),
+                        self.budgets.refill_in(b, least(b, job.needs, tokens)))
                     for b in backends), default=0.0)
-
-    async def _reserve(self, backend: Backend, job: Job, tokens: int) -> Ticket | None:
-        if not backend.counts_max_tokens:
-            return await self.budgets.reserve(backend, tokens)
-        return await self.budgets.reserve(
-            backend, _least(backend, job, tokens),
-            most=prompt_charge(job.needs) + self._declared(backend, job))
-
-    @staticmethod
-    def _declared(backend: Backend, job: Job) -> int:
-        return min(job.max_tokens or DECLARED_OUTPUT, backend.context_length - job.estimate)
 
     async def _next(self, req: TokenRequest) -> None:
         job = req.job
@@ -339,19 +329,16 @@ class TokenFreerouter:
             if not candidates:
                 break
             backend = self._strategy.pick(candidates, job.needs).backend
-            ticket = await self._reserve(backend, job, tokens)
+            ticket = await self.budgets.reserve(backend, least(backend, job.needs, tokens),
+                                                most(backend, job.needs))
             if ticket is None:
-                fits = self.budgets.fits(backend, _least(backend, job, tokens))
+                fits = self.budgets.fits(backend, least(backend, job.needs, tokens))
                 (req.skipped if fits else req.unfit).add(backend.id)
                 continue
             req.sent += 1
             self.health.begin(backend)
-            declared = job.max_tokens
-            if backend.counts_max_tokens:
-                declared = self._declared(backend, job)
-                if ticket.tokens:
-                    declared = min(declared, ticket.tokens - prompt_charge(job.needs))
-            self._send(req, backend, ticket, max(declared, 1) if declared else None, tokens)
+            bound = declared(backend, job.needs, ticket.tokens)
+            self._send(req, backend, ticket, job.max_tokens if bound is None else bound, tokens)
             return
         left = [b for b in capable if b.id not in req.failed and b.id not in req.unfit]
         wait = self._soonest(left, job, tokens)
@@ -401,7 +388,7 @@ class TokenFreerouter:
             quota = quota_from_headers(headers, wall) if self._mode.learns else None
             if quota is not None:
                 self.budgets.observe(backend.id, quota, reply.latency_s,
-                                    ticket.tokens or _least(backend, req.job, tokens))
+                                    ticket.tokens or least(backend, req.job.needs, tokens))
             await self.budgets.settle(ticket, reply.used)
             req.answer(200, None)
             return
@@ -424,13 +411,6 @@ class TokenFreerouter:
                                    retry_after_s=error.retry_after_s,
                                    provider_wide=error.provider_wide,
                                    until_epoch=error.until_epoch), backend.provider)
-
-
-def _least(backend: Backend, job: Job, tokens: int) -> int:
-    """As router.proxy: an upstream counting declared output needs the prompt's slack too."""
-    if not backend.counts_max_tokens:
-        return tokens
-    return tokens - job.estimate + prompt_charge(job.needs)
 
 
 class TokenUniform:

@@ -16,7 +16,6 @@ here, so /status, the Retry-After of a 503 and the gauges read memory."""
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from router.clock import Clock
 from router.config import Config
 from router.metrics import Metrics
 from router.state.store import Full, Reservation, StateStore, Window
-from router.types import Backend, Needs
+from router.types import Backend
 from router.upstream import Quota
 
 MINUTE_S = 60.0
@@ -41,7 +40,6 @@ PROBE_RESERVE = 2
 SEND_SLACK_S = 0.05  # between counting a request against its budget and sending it
 RECENT_SENDS = 256  # per backend, for counting sends a quota report may not include yet
 MAX_REMEMBERED = 100_000  # windows and backends remembered; a config has far fewer
-PROMPT_SLACK = 1.1  # see prompt_charge()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,20 +74,6 @@ NO_LIMITS = Limits()
 ProviderLimits = Callable[[str], Limits]
 # What a backend without any budget is granted: nothing counted, nothing to give back.
 UNLIMITED = Reservation((), 0, "", ())
-
-
-def prompt_charge(needs: Needs) -> int:
-    """The most an upstream may count the prompt as: the estimate (4 characters a token) runs up
-    to about 10% short of a real tokenizer's count (code and JSON are denser than prose). What
-    an upstream that counts declared output is told to declare leaves this much room."""
-    return math.ceil(needs.prompt_tokens * PROMPT_SLACK)
-
-
-def token_estimate(needs: Needs, min_output: int) -> int:
-    """What a request reserves in token budgets: its estimated prompt plus the output it is
-    forwarded with (the client's max_tokens, a ceiling), capped at `min_output`."""
-    output = min_output if needs.max_output is None else min(needs.max_output, min_output)
-    return needs.prompt_tokens + max(output, 0)
 
 
 def _tighter(configured: int | None, stated: int | None) -> int | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
-from router.budget import Budgets, Limits, Ticket, prompt_charge, token_estimate
+from router.budget import Budgets, Limits, Ticket
 from router.call import Call
 from router.clock import Clock
 from router.errors import (
@@ -30,6 +30,7 @@ from router.pool import TPM_WORD, Target
 from router.redact import redact, redact_bytes
 from router.request_ids import RequestIds
 from router.runtime import Runtime
+from router.token_ask import declared, least, most, token_estimate
 from router.translate import ResponseContext, StreamTranslator
 from router.types import JSON, Backend, FailureReason, Needs, Outcome
 from router.upstream import Provider, UpstreamReply, UpstreamRequest
@@ -40,9 +41,6 @@ MAX_PREAMBLE_EVENTS = 256  # events without content before a stream counts as un
 # Fields of the client's body that are the router's business, never the upstream's.
 ROUTER_FIELDS = ("models",)
 PASSED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
-# The output bound a request without max_tokens declares to an upstream that counts declared
-# output against its budget (as INTERFACE.md bounds one to an Anthropic upstream).
-DECLARED_OUTPUT = 4096
 # Called with the client's whole answer before its last byte is sent (so that a follow-up
 # naming it finds it): how an API that keeps answers (Responses `store`) keeps them.
 Keep = Callable[[JSON], Awaitable[None]]
@@ -63,7 +61,7 @@ class _Attempt:
     secrets: tuple[str, ...]
     keep: Keep | None
     ticket: Ticket  # what its budgets granted it
-    tokens: int  # the fewest tokens its budgets reserved for it (see _least)
+    tokens: int  # the fewest tokens its budgets reserved for it (router.token_ask.least)
 
 
 @dataclass(slots=True)
@@ -151,10 +149,12 @@ class Proxy:
             while candidates and sent.get(target.label, 0) < target.max_attempts:
                 chosen = target.strategy.pick(candidates, needs)
                 backend = chosen.backend
-                ticket = await self._reserve(backend, needs, progress.tokens)
+                # An upstream counting declared output: as much as it would declare, or less.
+                ticket = await self._budgets.reserve(
+                    backend, least(backend, needs, progress.tokens), most(backend, needs))
                 if ticket is None:
                     # Over a budget: another candidate takes it, without using an attempt.
-                    if self._budgets.fits(backend, _least(backend, needs, progress.tokens)):
+                    if self._budgets.fits(backend, least(backend, needs, progress.tokens)):
                         self._metrics.failed(backend.id, FailureReason.BUDGET)
                     else:  # a stated tpm below its estimate: never, like too small a context
                         progress.unfit.add(backend.id)
@@ -171,7 +171,7 @@ class Proxy:
                                    call.wire.translation(backend.api), body, needs, target,
                                    backend, runtime.providers[backend.provider], client_headers,
                                    runtime.secrets, keep, ticket,
-                                   _least(backend, needs, progress.tokens))
+                                   least(backend, needs, progress.tokens))
                 try:
                     return await self._attempt(request, attempt), None
                 except UpstreamRejected as exc:
@@ -185,20 +185,11 @@ class Proxy:
                     candidates = self._health.candidates(backends, exclude=progress.excluded)
         return None, last
 
-    async def _reserve(self, backend: Backend, needs: Needs, tokens: int) -> Ticket | None:
-        if not backend.counts_max_tokens:
-            return await self._budgets.reserve(backend, tokens)
-        # This upstream counts the output a request declares as spent while it runs: reserve
-        # what it will be told to declare (up to the client's ceiling, else DECLARED_OUTPUT),
-        # or whatever less the budgets have, down to the estimate.
-        return await self._budgets.reserve(backend, _least(backend, needs, tokens),
-                                           most=prompt_charge(needs) + _declared(backend, needs))
-
     def _soonest_recovery(self, backends: Sequence[Backend], needs: Needs, tokens: int) -> float:
         """Seconds until the first of `backends` could take a request of `tokens`: its
         cooldown (or its running trial) and its budgets both allow it."""
         return min((max(self._health.wait_s(b),
-                        self._budgets.refill_in(b, _least(b, needs, tokens)))
+                        self._budgets.refill_in(b, least(b, needs, tokens)))
                     for b in backends), default=0.0)
 
     # -- one attempt -------------------------------------------------------------------------
@@ -212,13 +203,9 @@ class Proxy:
         # The client's max_tokens is a ceiling, never a filter: forward what the backend has room for.
         room = max(a.backend.context_length - a.needs.prompt_tokens, 1)
         a.upstream.prepare(upstream_body, room, a.needs.stream)
-        if a.backend.counts_max_tokens:
-            # It refuses a request whose prompt plus declared output is over its budget, and
-            # counts that output as spent: declare what the budgets granted, always.
-            declared = _declared(a.backend, a.needs)
-            if a.ticket.tokens:
-                declared = min(declared, a.ticket.tokens - prompt_charge(a.needs))
-            a.upstream.declare_output(upstream_body, max(declared, 1))
+        bound = declared(a.backend, a.needs, a.ticket.tokens)
+        if bound is not None:  # an upstream that counts it: always what its budgets granted
+            a.upstream.declare_output(upstream_body, bound)
         ctx = ResponseContext(
             served_model=a.backend.id,
             include_usage=a.client.wants_stream_usage(a.body),
@@ -397,22 +384,6 @@ class Proxy:
             body = a.client.error_body("invalid_request_error", exc.message)
         return web.Response(body=redact_bytes(orjson.dumps(body), a.secrets), status=exc.status,
                             content_type="application/json", headers=_answer_headers(a.call))
-
-
-def _least(backend: Backend, needs: Needs, tokens: int) -> int:
-    """The fewest tokens `backend`'s budgets must have for a request estimated at `tokens`: for
-    an upstream that counts declared output, the estimate's output part on top of the most it
-    may count the prompt as (prompt_charge)."""
-    if not backend.counts_max_tokens:
-        return tokens
-    return tokens - needs.prompt_tokens + prompt_charge(needs)
-
-
-def _declared(backend: Backend, needs: Needs) -> int:
-    """The output bound a request would declare: the client's ceiling, else DECLARED_OUTPUT,
-    within the context left after the prompt."""
-    room = max(backend.context_length - needs.prompt_tokens, 1)
-    return min(needs.max_output or DECLARED_OUTPUT, room)
 
 
 def _answer_headers(call: Call, upstream: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -6,7 +6,6 @@ settled to the reported usage, given back, stated limits, remaining-token counts
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
-from dataclasses import replace
 from typing import TypeVar
 
 import pytest
@@ -23,13 +22,12 @@ from router.budget import (
     Limits,
     Ticket,
     provider_limits,
-    token_estimate,
 )
 from router.config import parse
 from router.metrics import Metrics
 from router.state.memory import MemoryStore
 from router.state.store import Full, Replicas, Reservation, Window
-from router.types import Api, Backend, Needs
+from router.types import Api, Backend
 from router.upstream import Quota
 from tests.health.fakes import FakeClock
 
@@ -443,13 +441,6 @@ def test_the_budget_gauge_covers_every_kind(clock: FakeClock) -> None:
     gauge = metrics.budget_remaining
     assert [gauge.labels(b.id, u)._value.get() for u in ("rpm", "tpm", "tpd")] == \
         [29, 5300, 99_300]
-
-
-def test_token_estimate_follows_the_contract() -> None:
-    needs = Needs(frozenset(), prompt_tokens=20_000)
-    assert token_estimate(needs, 1024) == 21_024  # no max_tokens: min_output_tokens
-    assert token_estimate(replace(needs, max_output=100), 1024) == 20_100
-    assert token_estimate(replace(needs, max_output=32_000), 1024) == 21_024
 
 
 @settings(max_examples=150, deadline=None)
