@@ -60,7 +60,8 @@ class Rig:
         return [b for b in self.rt.pool.backends.values() if b.provider == provider]
 
     def probed(self, backend: str, result: str) -> float:
-        return float(self.metrics.probes.labels(backend, result)._value.get())
+        return self.metrics.registry.get_sample_value(
+            "freerouter_probes_total", {"backend": backend, "result": result}) or 0.0
 
     async def settle(self) -> None:
         for _ in range(5):

@@ -24,6 +24,12 @@ def backend(provider: str = "p", model: str = "m", **kw: object) -> Backend:
 A, B, C, D = backend("a"), backend("b"), backend("c"), backend("d")
 
 
+def gauge(metrics: Metrics, name: str, b: Backend) -> float:
+    value = metrics.registry.get_sample_value(name, {"backend": b.id})
+    assert value is not None, name
+    return value
+
+
 @pytest.fixture
 def tracker(clock: FakeClock) -> HealthTracker:
     return HealthTracker(clock, Metrics(CollectorRegistry()))
@@ -317,15 +323,15 @@ def test_transitions_are_logged_and_gauges_kept_current(clock: FakeClock) -> Non
     moves = [(e["old"], e["new"]) for e in logs if e["event"] == "backend_state"]
     assert moves == [("healthy", "degraded"), ("degraded", "cooling"),
                      ("cooling", "half_open"), ("half_open", "healthy")]
-    assert metrics.backend_up.labels(A.id)._value.get() == 1.0
-    assert metrics.health_score.labels(A.id)._value.get() > 0.3
+    assert gauge(metrics, "freerouter_backend_up", A) == 1.0
+    assert gauge(metrics, "freerouter_backend_health_score", A) > 0.3
 
 
 def test_the_up_gauge_is_zero_while_cooling(clock: FakeClock) -> None:
     metrics = Metrics(CollectorRegistry())
     t = HealthTracker(clock, metrics)
     fail(t, A, R.RATE_LIMITED, retry_after_s=10.0)
-    assert metrics.backend_up.labels(A.id)._value.get() == 0.0
+    assert gauge(metrics, "freerouter_backend_up", A) == 0.0
 
 
 def test_status_row_has_every_field_but_the_budget(clock: FakeClock) -> None:

@@ -41,10 +41,11 @@ class Replica:
                                    safe_address(server.url))
 
     def up_gauge(self) -> float:
-        return float(self.metrics.store_up._value.get())
+        return self.metrics.registry.get_sample_value("freerouter_state_store_up") or 0.0
 
     def errors(self, op: str) -> float:
-        return float(self.metrics.store_errors.labels(op)._value.get())
+        return self.metrics.registry.get_sample_value(
+            "freerouter_state_store_errors_total", {"op": op}) or 0.0
 
     async def grants(self, n: int, window: Window = RPM) -> int:
         results = [await self.store.reserve([window]) for _ in range(n)]
