@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.clock import FakeClock
 from tests.harness import Harness, harness
 
 
@@ -11,3 +12,8 @@ from tests.harness import Harness, harness
 def h() -> Iterator[Harness]:
     with harness() as running:
         yield running
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()

@@ -20,7 +20,7 @@ from router.demo.anthropic_upstream import FakeAnthropicUpstream
 from router.demo.scripted import Behaviour, ScriptedUpstream
 from router.demo.upstream import FakeUpstream
 from router.plugins import load_plugins
-from tests.health.fakes import FakeClock, FakeSleep
+from tests.clock import FakeClock
 
 Server = Callable[..., Awaitable[TestServer]]
 Client = Callable[[TestServer], Awaitable[TestClient[Any, Any]]]
@@ -111,7 +111,7 @@ class RigFactory:
         config = parse(raw, env or {}, list(plugins.strategies), {})
         # A queued request's wait moves the fake clock: nothing really sleeps.
         app = create_app(config, plugins, clock=self.clock, rng=random.Random(1),
-                         sleep=FakeSleep(self.clock))
+                         sleep=self.clock.sleep)
         if handler_cancellation:  # aiohttp's test server cancels a handler whose client left
             server = await self._server(app)
         else:

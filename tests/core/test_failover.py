@@ -9,6 +9,7 @@ import pytest
 
 from router.demo.scripted import Behaviour, Fault
 from router.demo.upstream import FakeUpstream
+from tests.clock import FakeClock
 from tests.harness import Harness, provider
 
 USER = [{"role": "user", "content": "hello"}]
@@ -186,27 +187,7 @@ def test_upstream_key_is_sent_and_never_leaked(h: Harness) -> None:
     assert r.json()["error"]["type"] == "upstream_error"
 
 
-class SteppedClock:
-    """Real wall time, but monotonic time that only moves when the router 'sleeps'."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def wall(self) -> float:
-        import time
-        return time.time()
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def test_a_recovery_within_max_queue_s_is_waited_for(h: Harness) -> None:
-    clock = SteppedClock()
+def test_a_recovery_within_max_queue_s_is_waited_for(h: Harness, clock: FakeClock) -> None:
     fake = FakeUpstream()
     url = h.router({"routing": {"max_queue_s": 10},
                     "providers": [provider("p", h.upstream("p", fake), {"m": []})]},
@@ -219,8 +200,7 @@ def test_a_recovery_within_max_queue_s_is_waited_for(h: Harness) -> None:
     assert 3.5 <= sum(clock.slept) <= 5  # it waited for the cooldown instead of failing
 
 
-def test_a_recovery_beyond_max_queue_s_is_503_at_once(h: Harness) -> None:
-    clock = SteppedClock()
+def test_a_recovery_beyond_max_queue_s_is_503_at_once(h: Harness, clock: FakeClock) -> None:
     fake = FakeUpstream()
     url = h.router({"routing": {"max_queue_s": 10},
                     "providers": [provider("p", h.upstream("p", fake), {"m": []})]},
@@ -232,8 +212,9 @@ def test_a_recovery_beyond_max_queue_s_is_503_at_once(h: Harness) -> None:
     assert clock.slept == []
 
 
-def test_after_a_failure_the_router_waits_for_an_untried_backend_to_recover(h: Harness) -> None:
-    clock = SteppedClock()
+def test_after_a_failure_the_router_waits_for_an_untried_backend_to_recover(
+    h: Harness, clock: FakeClock
+) -> None:
     a, b = FakeUpstream(), FakeUpstream()
     url = h.router({"routing": {"max_queue_s": 10}, "providers": [
         {**provider("a", h.upstream("a", a), {"m": []}), "models": [{"name": "m", "weight": 1}]},
@@ -251,8 +232,9 @@ def test_after_a_failure_the_router_waits_for_an_untried_backend_to_recover(h: H
     assert r.headers["x-freerouter-attempts"] == "2" and 2.5 <= sum(clock.slept) <= 4
 
 
-def test_by_default_all_cooling_is_503_at_once_even_for_a_short_cooldown(h: Harness) -> None:
-    clock = SteppedClock()
+def test_by_default_all_cooling_is_503_at_once_even_for_a_short_cooldown(
+    h: Harness, clock: FakeClock
+) -> None:
     fake = FakeUpstream()
     url = h.router({"providers": [provider("p", h.upstream("p", fake), {"m": []})]},
                    clock=clock, sleep=clock.sleep)

@@ -25,7 +25,7 @@ from router.demo.upstream import FakeUpstream
 from router.plugins import load_plugins
 from router.recent import CAPACITY, DEFAULT_LIMIT, MAX_ID_CHARS, RecentRequests
 from router.wire import OPENAI_CHAT
-from tests.health.fakes import FakeClock
+from tests.clock import FakeClock
 
 INTERFACE = Path(__file__).resolve().parents[2].parent / "shared" / "INTERFACE.md"
 FIELDS = {"time", "request_id", "api", "route", "backend", "status", "attempts", "duration_ms",
@@ -48,9 +48,7 @@ def call(n: int, **fields: Any) -> Call:
 # --- the ring ---------------------------------------------------------------------------------
 
 def at(epoch: float) -> FakeClock:
-    clock = FakeClock()
-    clock.epoch = epoch
-    return clock
+    return FakeClock(epoch=epoch)
 
 
 def test_the_ring_keeps_the_last_entries_newest_first_and_never_grows_past_its_capacity() -> None:

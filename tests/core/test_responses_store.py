@@ -8,7 +8,7 @@ import pytest
 
 from router.responses_store import ResponsesStore
 from router.state.memory import MemoryStore
-from tests.health.fakes import FakeClock
+from tests.clock import FakeClock
 
 
 async def test_a_response_is_kept_with_its_input_for_the_ttl() -> None:

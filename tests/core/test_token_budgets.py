@@ -23,13 +23,8 @@ from router.plugins import load_plugins
 from router.pool import Pool
 from router.report import fetch_status
 from router.types import Needs
-from tests.health.fakes import FakeClock
+from tests.clock import FakeClock
 from tests.token_rig import BIG, MEDIUM, Client, Rig, RigFactory, Server, groq, model, until
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

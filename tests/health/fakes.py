@@ -1,46 +1,13 @@
-"""Test doubles for health: a clock that only moves when told to, a sleep that moves it, and a
-provider adapter whose probes are scripted."""
+"""A test double for health: a provider adapter whose probes are scripted. (The fake clock and
+its sleep are tests.clock.)"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 
 from router.errors import UpstreamError
 from router.upstream import UpstreamReply, UpstreamRequest
-
-
-class FakeClock:
-    """Monotonic starts at 1000; wall starts at the real time, because upstream error bodies are
-    classified against the real time (daily resets) and both must agree."""
-
-    def __init__(self) -> None:
-        self.mono = 1000.0
-        self.epoch = time.time()
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def wall(self) -> float:
-        return self.epoch
-
-    def advance(self, seconds: float) -> None:
-        self.mono += seconds
-        self.epoch += seconds
-
-
-class FakeSleep:
-    """An injected sleep: records the delay, advances the fake clock, lets other tasks run."""
-
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-        self.clock.advance(seconds)
-        await asyncio.sleep(0)
 
 
 class ScriptedProvider:

@@ -29,7 +29,7 @@ from router.state.memory import MemoryStore
 from router.state.store import Full, Replicas, Reservation, Window
 from router.types import Api, Backend
 from router.upstream import Quota
-from tests.health.fakes import FakeClock
+from tests.clock import FakeClock
 
 MINUTE = 60.0 + WINDOW_MARGIN_S
 T = TypeVar("T")

@@ -13,7 +13,7 @@ from router.health import Cooling, CoolingKind, HealthTracker, State
 from router.state.memory import MemoryStore
 from router.state.store import Cooldown
 from router.types import Api, Backend, FailureReason, Outcome
-from tests.health.fakes import FakeClock
+from tests.clock import FakeClock
 
 R = FailureReason
 

@@ -25,7 +25,7 @@ from router.demo.upstream import FakeUpstream
 from router.plugins import load_plugins
 from router.prober import PROBER
 from router.report import fetch_status
-from tests.health.fakes import FakeClock
+from tests.clock import FakeClock
 
 USER = [{"role": "user", "content": "hello"}]
 Server = Callable[[web.Application], Awaitable[TestServer]]

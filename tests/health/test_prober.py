@@ -22,7 +22,8 @@ from router.prober import JITTER, Prober
 from router.runtime import Runtime
 from router.state.memory import MemoryStore
 from router.types import Backend, FailureReason, Outcome
-from tests.health.fakes import FakeClock, FakeSleep, ScriptedProvider
+from tests.clock import START, FakeClock
+from tests.health.fakes import ScriptedProvider
 
 INTERVAL = 30.0
 
@@ -52,9 +53,8 @@ class Rig:
         self.health = HealthTracker(clock, self.metrics)
         self.budgets = Budgets(MemoryStore(clock), clock, self.metrics,
                                lambda n: provider_limits(self.rt.config, n))
-        self.sleep = FakeSleep(clock)
         self.prober = Prober(self.health, self.budgets, self.metrics, lambda: self.rt, clock,
-                             random.Random(7), self.sleep)
+                             random.Random(7), clock.sleep)
 
     def backends(self, provider: str) -> list[Backend]:
         return [b for b in self.rt.pool.backends.values() if b.provider == provider]
@@ -106,8 +106,8 @@ async def test_run_sleeps_until_the_next_due_probe(clock: FakeClock) -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    assert all(0 <= d <= INTERVAL * (1 + JITTER) for d in rig.sleep.delays)
-    elapsed = clock.monotonic() - 1000.0
+    assert all(0 <= d <= INTERVAL * (1 + JITTER) for d in clock.slept)
+    elapsed = clock.monotonic() - START
     # Two providers, ~one probe each per interval.
     assert 10 <= (rig.adapters["a"].probes + rig.adapters["b"].probes) <= 2 * elapsed / 24 + 2
 

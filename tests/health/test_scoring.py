@@ -12,7 +12,7 @@ from router.health import HealthTracker
 from router.scoring import Mark, OutcomeWindow, ScorePolicy, WindowCounts, score
 from router.types import Api, Backend, Needs, Outcome
 from strategies.weighted import Weighted
-from tests.health.fakes import FakeClock
+from tests.clock import FakeClock
 
 POLICY = ScorePolicy()
 

@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 from router.health import Cooling, CoolingKind, HealthPolicy, HealthTracker, State
 from router.metrics import Metrics
 from router.types import Api, Backend, FailureReason, Outcome
-from tests.health.fakes import FakeClock
+from tests.clock import FakeClock
 
 R = FailureReason
 

@@ -5,7 +5,6 @@ The listings are plain attributes a test rewrites between refreshes."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from typing import Any
 
@@ -64,20 +63,3 @@ class ModelServer:
     async def _version(self, request: web.Request) -> web.Response:
         return web.json_response({"version": "0.12.6"})
 
-
-class FakeClock:
-    """A clock that moves only when told to; the wall clock starts at `epoch`."""
-
-    def __init__(self, epoch: float | None = None) -> None:
-        self.mono = 1000.0
-        self.epoch = time.time() if epoch is None else epoch
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def wall(self) -> float:
-        return self.epoch
-
-    def advance(self, seconds: float) -> None:
-        self.mono += seconds
-        self.epoch += seconds

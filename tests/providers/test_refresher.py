@@ -32,7 +32,8 @@ from router.discovery import (
 from router.plugins import load_plugins
 from router.runtime import RuntimeRef, build_runtime
 from router.types import Api, Capability
-from tests.providers.model_server import FakeClock, ModelServer
+from tests.clock import FakeClock
+from tests.providers.model_server import ModelServer
 from tests.providers.test_discovery import NOW, OLLAMA_SHOWS, OPENROUTER_MODELS, openrouter_model
 
 KEYS = {"OPENROUTER_API_KEY": "sk-or-test-0123456789", "GENERIC_KEY": "generic-test-key"}

@@ -1,5 +1,5 @@
-"""Fixtures for the state-store tests: a fake clock, and a real redis-server (Debian's package,
-installed when missing) started on a free loopback port once per test module."""
+"""Fixtures for the state-store tests: a real redis-server (Debian's package, installed when
+missing) started on a free loopback port once per test module."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from bench.redis_server import RedisServer, running
-from tests.health.fakes import FakeClock
 from tests.installs import debian_binary
 
 
@@ -25,8 +24,3 @@ def redis_binary() -> Path:
 def redis_server(redis_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     with running(redis_binary, tmp_path_factory.mktemp("redis")) as server:
         yield server
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()

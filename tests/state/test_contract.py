@@ -14,7 +14,7 @@ from bench.redis_server import RedisServer
 from router.state.memory import MemoryStore
 from router.state.redis import RedisStore
 from router.state.store import Cooldown, Full, Reservation, StateStore, Window
-from tests.health.fakes import FakeClock
+from tests.clock import FakeClock
 
 RPM = Window("backend:p/m:rpm", 3, 60.0)
 RPD = Window("backend:p/m:rpd", 5, 86400.0)

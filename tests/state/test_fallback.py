@@ -20,7 +20,7 @@ from router.state.fallback import FallbackStore
 from router.state.memory import MemoryStore
 from router.state.redis import RedisStore
 from router.state.store import Cooldown, Full, Reservation, Window
-from tests.health.fakes import FakeClock
+from tests.clock import FakeClock
 
 RPM = Window("backend:p/m:rpm", 10, 60.0)
 TIMEOUT_S = 0.2

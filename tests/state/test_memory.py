@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from router.state.memory import MemoryStore
 from router.state.store import Replicas, Reservation, Window
-from tests.health.fakes import FakeClock
+from tests.clock import FakeClock
 
 
 async def test_responses_expire_on_the_clock(clock: FakeClock) -> None:

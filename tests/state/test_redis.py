@@ -18,7 +18,7 @@ from bench.redis_server import RedisServer, running
 from router.state.backends import safe_address
 from router.state.redis import RedisStore
 from router.state.store import Cooldown, Reservation, StoreError, Window
-from tests.health.fakes import FakeClock
+from tests.clock import FakeClock
 
 RPM = Window("backend:p/m:rpm", 10, 60.0)
 RPD = Window("backend:p/m:rpd", 1000, 86400.0)

@@ -13,7 +13,7 @@ import pytest
 from bench.redis_server import RedisServer
 from router.demo.scripted import Behaviour, Fault
 from router.demo.upstream import FakeUpstream
-from tests.health.fakes import FakeClock
+from tests.clock import FakeClock
 from tests.token_rig import BIG, MEDIUM, Client, Rig, RigFactory, Server, groq, model, until
 
 
