@@ -9,13 +9,13 @@ import json
 from typing import Any
 
 import pytest
-from sse_collectors import collect_responses, parse_frames
 
 from router.demo.anthropic_validation import validate_anthropic_request
 from router.demo.openai_validation import validate_openai_request
 from router.translate import ResponseContext
 from router.types import Api
 from router.wire import translation
+from tests.translate.sse_collectors import collect_responses, parse_frames
 
 WEATHER = {"type": "function", "name": "get_weather", "description": "Weather in a city",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},

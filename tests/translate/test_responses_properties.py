@@ -10,8 +10,15 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sse_collectors import collect_responses, parse_frames
-from test_translate_properties import (
+
+from router.demo.anthropic_validation import validate_anthropic_request
+from router.demo.openai_validation import validate_openai_request
+from router.translate import ResponseContext
+from router.translate.responses_tools import ToolTable
+from router.types import Api
+from router.wire import translation
+from tests.translate.sse_collectors import collect_responses, parse_frames
+from tests.translate.test_translate_properties import (
     TEXT,
     _all_images,
     _all_texts,
@@ -22,13 +29,6 @@ from test_translate_properties import (
     answers,
     conversations,
 )
-
-from router.demo.anthropic_validation import validate_anthropic_request
-from router.demo.openai_validation import validate_openai_request
-from router.translate import ResponseContext
-from router.translate.responses_tools import ToolTable
-from router.types import Api
-from router.wire import translation
 
 KINDS = st.sampled_from(["function", "custom", "namespace"])
 NAMESPACE = "agents"

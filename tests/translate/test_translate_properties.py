@@ -11,11 +11,11 @@ from typing import Any
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sse_collectors import collect_anthropic, collect_openai, openai_summary
 
 from router.translate import ResponseContext
 from router.types import Api
 from router.wire import translation
+from tests.translate.sse_collectors import collect_anthropic, collect_openai, openai_summary
 
 TEXT = st.text(alphabet="abcdefghij XYZ.,!0123456789", min_size=1, max_size=30).filter(
     lambda s: s.strip() != ""

@@ -78,7 +78,7 @@ def test_stop_reasons_become_finish_reasons(stop: str, finish: str) -> None:
     assert "tool_calls" not in out["choices"][0]["message"]
 
 
-def openai_answer(finish: str = "tool_calls", **message: Any) -> dict[str, Any]:
+def openai_answer(finish: str | None = "tool_calls", **message: Any) -> dict[str, Any]:
     msg = {
         "role": "assistant",
         "content": "Checking.",
@@ -136,7 +136,7 @@ def test_openai_answer_for_an_anthropic_client() -> None:
     [("stop", "end_turn"), ("length", "max_tokens"), ("content_filter", "refusal"), (None, "end_turn")],
 )
 def test_finish_reasons_become_stop_reasons(finish: str | None, stop: str) -> None:
-    body = openai_answer(finish=finish, tool_calls=None, reasoning_content=None)  # type: ignore[arg-type]
+    body = openai_answer(finish=finish, tool_calls=None, reasoning_content=None)
     out = translation(Api.ANTHROPIC, Api.OPENAI).response(body, CTX)
     assert out["stop_reason"] == stop
     assert out["content"] == [{"type": "text", "text": "Checking."}]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sse_collectors import collect_anthropic, collect_openai, parse_frames
-
 from router.translate import ResponseContext, StreamTranslator
 from router.types import Api
 from router.wire import translation
+from tests.translate.sse_collectors import collect_anthropic, collect_openai, parse_frames
 
 CTX = ResponseContext(served_model="prov/model", prompt_tokens=12)
 BASE = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1, "model": "m"}
