@@ -42,7 +42,7 @@ def chat_bodies(stack: Stack) -> list[dict[str, Any]]:
 # -- text --------------------------------------------------------------------------------------
 
 
-async def test_text_answer_names_the_backend(stack: Stack, anthropic_client: Any):
+async def test_text_answer_names_the_backend(stack: Stack, anthropic_client: Any) -> None:
     raw = await anthropic_client.messages.with_raw_response.create(
         model="to-openai", max_tokens=200, messages=user("hello there"))
     message = await raw.parse()
@@ -59,7 +59,7 @@ async def test_text_answer_names_the_backend(stack: Stack, anthropic_client: Any
     assert "anthropic-version" not in sent.headers and "anthropic-beta" not in sent.headers
 
 
-async def test_sync_client_and_beta_query(stack: Stack, anthropic_sync: Any):
+async def test_sync_client_and_beta_query(stack: Stack, anthropic_sync: Any) -> None:
     message = await asyncio.to_thread(
         anthropic_sync.beta.messages.create, model="claude-sonnet-5", max_tokens=64,
         messages=user("sync hello"), betas=["interleaved-thinking-2025-05-14"])
@@ -73,7 +73,7 @@ async def test_sync_client_and_beta_query(stack: Stack, anthropic_sync: Any):
 
 
 async def test_system_prompts_reach_the_openai_backend_first(
-        stack: Stack, anthropic_client: Any):
+        stack: Stack, anthropic_client: Any) -> None:
     await anthropic_client.messages.create(
         model="to-openai", max_tokens=64, system="You are terse.", messages=user("one"))
     await anthropic_client.messages.create(
@@ -95,7 +95,7 @@ async def test_system_prompts_reach_the_openai_backend_first(
 # -- streaming ---------------------------------------------------------------------------------
 
 
-async def test_stream_helper_and_final_message(stack: Stack, anthropic_client: Any):
+async def test_stream_helper_and_final_message(stack: Stack, anthropic_client: Any) -> None:
     async with anthropic_client.messages.stream(
             model="to-openai", max_tokens=100, messages=user("stream me please")) as stream:
         text = "".join([t async for t in stream.text_stream])
@@ -108,7 +108,7 @@ async def test_stream_helper_and_final_message(stack: Stack, anthropic_client: A
     assert stack.openai_fake.chat_requests[-1].body["stream_options"] == {"include_usage": True}
 
 
-async def test_sync_stream_helper(stack: Stack, anthropic_sync: Any):
+async def test_sync_stream_helper(stack: Stack, anthropic_sync: Any) -> None:
     def run() -> tuple[str, Any]:
         with anthropic_sync.messages.stream(model="to-openai", max_tokens=100,
                                             messages=user("sync stream")) as stream:
@@ -119,7 +119,7 @@ async def test_sync_stream_helper(stack: Stack, anthropic_sync: Any):
     assert final.content[0].text == text
 
 
-async def test_raw_stream_has_every_event_the_sdks_need(stack: Stack):
+async def test_raw_stream_has_every_event_the_sdks_need(stack: Stack) -> None:
     async with aiohttp.ClientSession() as http, http.post(
             f"{stack.url}/v1/messages", headers=AUTH,
             json={"model": "to-openai", "max_tokens": 50, "stream": True,
@@ -142,7 +142,7 @@ async def test_raw_stream_has_every_event_the_sdks_need(stack: Stack):
 
 
 async def test_single_tool_call_and_result_round_trip(
-        stack: Stack, anthropic_client: Any):
+        stack: Stack, anthropic_client: Any) -> None:
     first = await anthropic_client.messages.create(
         model="to-openai", max_tokens=200, tools=[WEATHER], messages=user("weather in Paris?"))
     assert first.stop_reason == "tool_use"
@@ -163,7 +163,7 @@ async def test_single_tool_call_and_result_round_trip(
 
 
 async def test_tool_results_come_before_the_turn_text(
-        stack: Stack, anthropic_client: Any):
+        stack: Stack, anthropic_client: Any) -> None:
     uses = [{"type": "tool_use", "id": f"toolu_0{i}", "name": "get_weather",
              "input": {"city": city}} for i, city in enumerate(("Oslo", "Rome"))]
     await anthropic_client.messages.create(
@@ -182,7 +182,7 @@ async def test_tool_results_come_before_the_turn_text(
     assert sent[1]["content"] == "Checking."
 
 
-async def test_tool_error_result_is_marked(stack: Stack, anthropic_client: Any):
+async def test_tool_error_result_is_marked(stack: Stack, anthropic_client: Any) -> None:
     await anthropic_client.messages.create(
         model="to-openai", max_tokens=50, tools=[WEATHER],
         messages=[*user("weather?"),
@@ -196,7 +196,7 @@ async def test_tool_error_result_is_marked(stack: Stack, anthropic_client: Any):
     assert tool_message["content"] != "no such city"  # the error is visible to the model
 
 
-async def test_parallel_tool_calls_streamed(stack: Stack, anthropic_client: Any):
+async def test_parallel_tool_calls_streamed(stack: Stack, anthropic_client: Any) -> None:
     async with anthropic_client.messages.stream(
             model="to-openai", max_tokens=200, tools=[WEATHER, TIME],
             messages=user("use both tools in parallel for Paris")) as stream:
@@ -212,7 +212,7 @@ async def test_parallel_tool_calls_streamed(stack: Stack, anthropic_client: Any)
 
 
 async def test_tool_choice_and_parallel_flag_translate(
-        stack: Stack, anthropic_client: Any):
+        stack: Stack, anthropic_client: Any) -> None:
     message = await anthropic_client.messages.create(
         model="to-openai", max_tokens=100, tools=[WEATHER, TIME],
         tool_choice={"type": "tool", "name": "get_time", "disable_parallel_tool_use": True},
@@ -227,7 +227,7 @@ async def test_tool_choice_and_parallel_flag_translate(
 
 
 async def test_image_goes_to_a_vision_backend_as_a_data_url(
-        stack: Stack, anthropic_client: Any):
+        stack: Stack, anthropic_client: Any) -> None:
     message = await anthropic_client.messages.create(
         model="to-openai", max_tokens=50, messages=[{"role": "user", "content": [
             {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
@@ -242,7 +242,7 @@ async def test_image_goes_to_a_vision_backend_as_a_data_url(
 # -- count_tokens and models -------------------------------------------------------------------
 
 
-async def test_count_tokens(stack: Stack, anthropic_client: Any):
+async def test_count_tokens(stack: Stack, anthropic_client: Any) -> None:
     small = await anthropic_client.messages.count_tokens(model="to-openai", messages=user("hi"))
     big = await anthropic_client.messages.count_tokens(
         model="claude-haiku-4-5", system="x" * 4000, tools=[WEATHER], messages=user("hi " * 500))
@@ -258,7 +258,7 @@ async def test_count_tokens(stack: Stack, anthropic_client: Any):
     assert stack.openai_fake.received == []  # an estimate, not an upstream call
 
 
-async def test_models_list_in_the_anthropic_shape(anthropic_client: Any):
+async def test_models_list_in_the_anthropic_shape(anthropic_client: Any) -> None:
     ids = [m.id async for m in anthropic_client.models.list(limit=2)]
     assert {"free", "to-openai", "oai/gpt-sim", "ant/claude-sim"} <= set(ids)
 
@@ -266,7 +266,7 @@ async def test_models_list_in_the_anthropic_shape(anthropic_client: Any):
 # -- errors ------------------------------------------------------------------------------------
 
 
-async def test_unknown_model_is_a_404_not_found_error(anthropic_client: Any):
+async def test_unknown_model_is_a_404_not_found_error(anthropic_client: Any) -> None:
     with pytest.raises(anthropic.NotFoundError) as caught:
         await anthropic_client.messages.create(model="gpt-17", max_tokens=10, messages=user("x"))
     assert caught.value.status_code == 404
@@ -276,7 +276,7 @@ async def test_unknown_model_is_a_404_not_found_error(anthropic_client: Any):
 
 
 async def test_no_capable_backend_is_a_400_naming_the_capability(
-        stack: Stack, anthropic_client: Any):
+        stack: Stack, anthropic_client: Any) -> None:
     with pytest.raises(anthropic.BadRequestError) as caught:
         await anthropic_client.messages.create(
             model="oai/mini-sim", max_tokens=10, tools=[WEATHER], messages=user("x"))
@@ -286,7 +286,7 @@ async def test_no_capable_backend_is_a_400_naming_the_capability(
 
 
 async def test_every_backend_failing_is_a_502_api_error(
-        stack: Stack, anthropic_client: Any):
+        stack: Stack, anthropic_client: Any) -> None:
     stack.openai_fake.inject(Fault(status=500), Fault(status=503))
     with pytest.raises(anthropic.APIStatusError) as caught:
         await anthropic_client.messages.create(model="to-openai", max_tokens=10, messages=user("x"))
@@ -295,7 +295,7 @@ async def test_every_backend_failing_is_a_502_api_error(
     assert caught.value.response.headers["x-freerouter-attempts"] == "2"
 
 
-async def test_failover_hides_one_failure(stack: Stack, anthropic_client: Any):
+async def test_failover_hides_one_failure(stack: Stack, anthropic_client: Any) -> None:
     stack.openai_fake.inject(Fault(status=500))
     raw = await anthropic_client.messages.with_raw_response.create(
         model="to-openai", max_tokens=10, messages=user("x"))
@@ -304,7 +304,7 @@ async def test_failover_hides_one_failure(stack: Stack, anthropic_client: Any):
 
 
 async def test_all_cooling_is_a_529_overloaded_error_with_retry_after(
-        stack: Stack, anthropic_client: Any):
+        stack: Stack, anthropic_client: Any) -> None:
     stack.openai_fake.inject(Fault(status=429, headers={"Retry-After": "30"}))
     with pytest.raises(anthropic.APIStatusError) as first:
         await anthropic_client.messages.create(model="oai/mini-sim", max_tokens=10, messages=user("x"))
@@ -318,7 +318,7 @@ async def test_all_cooling_is_a_529_overloaded_error_with_retry_after(
 
 
 async def test_midstream_failure_ends_with_an_error_event(
-        stack: Stack, anthropic_client: Any):
+        stack: Stack, anthropic_client: Any) -> None:
     stack.openai_fake.inject(Fault(kind="midstream_error"))
     with pytest.raises(anthropic.APIStatusError) as caught:
         async with anthropic_client.messages.stream(
@@ -329,7 +329,7 @@ async def test_midstream_failure_ends_with_an_error_event(
     assert body_of(caught.value)["error"]["type"] == "api_error"
 
 
-async def test_midstream_failure_raw_events_and_non_streaming_retry(stack: Stack):
+async def test_midstream_failure_raw_events_and_non_streaming_retry(stack: Stack) -> None:
     stack.openai_fake.inject(Fault(kind="midstream_error"))
     body = {"model": "to-openai", "max_tokens": 100, "stream": True,
             "messages": user("a long enough sentence to be cut in the middle")}
@@ -366,7 +366,7 @@ BAD_BODIES = [
 
 
 @pytest.mark.parametrize(("body", "named"), BAD_BODIES)
-async def test_malformed_bodies_are_400s_that_name_the_field(stack: Stack, body: Any, named: str):
+async def test_malformed_bodies_are_400s_that_name_the_field(stack: Stack, body: Any, named: str) -> None:
     async with aiohttp.ClientSession() as http, http.post(
             f"{stack.url}/v1/messages", headers=AUTH, json=body) as resp:
         assert resp.status in (400, 404)
@@ -377,7 +377,7 @@ async def test_malformed_bodies_are_400s_that_name_the_field(stack: Stack, body:
     assert stack.openai_fake.received == []
 
 
-async def test_not_json_is_an_anthropic_400(stack: Stack):
+async def test_not_json_is_an_anthropic_400(stack: Stack) -> None:
     async with aiohttp.ClientSession() as http, http.post(
             f"{stack.url}/v1/messages", headers={**AUTH, "Content-Type": "application/json"},
             data=b"{nope") as resp:
@@ -387,14 +387,14 @@ async def test_not_json_is_an_anthropic_400(stack: Stack):
 
 @pytest.mark.parametrize("headers", [
     {"x-api-key": CLIENT_KEY}, {"Authorization": f"Bearer {CLIENT_KEY}"}])
-async def test_either_auth_header_and_any_version(stack: Stack, headers: dict[str, str]):
+async def test_either_auth_header_and_any_version(stack: Stack, headers: dict[str, str]) -> None:
     async with aiohttp.ClientSession() as http, http.post(
             f"{stack.url}/v1/messages", headers={**headers, "anthropic-version": "2031-01-01"},
             json={"model": "to-openai", "max_tokens": 10, "messages": user("x")}) as resp:
         assert resp.status == 200
 
 
-async def test_wrong_key_is_an_anthropic_401(stack: Stack):
+async def test_wrong_key_is_an_anthropic_401(stack: Stack) -> None:
     client: Any = anthropic.AsyncAnthropic(base_url=stack.url, api_key="wrong", max_retries=0)
     async with client:
         with pytest.raises(anthropic.AuthenticationError) as caught:
@@ -403,7 +403,7 @@ async def test_wrong_key_is_an_anthropic_401(stack: Stack):
     assert stack.openai_fake.received == []
 
 
-async def test_claude_code_shaped_body_reaches_openai_valid(stack: Stack):
+async def test_claude_code_shaped_body_reaches_openai_valid(stack: Stack) -> None:
     """The fields Claude Code sends (clients.md §1) are dropped or mapped; the fake's validator
     fails the test at teardown if any of them reached the OpenAI backend."""
     body = {
@@ -438,7 +438,7 @@ async def test_claude_code_shaped_body_reaches_openai_valid(stack: Stack):
 
 
 async def test_openai_400_is_relayed_in_anthropic_format(
-        stack: Stack, anthropic_client: Any):
+        stack: Stack, anthropic_client: Any) -> None:
     body = orjson.dumps({"error": {"message": "tools[0].function.name is invalid",
                                    "type": "invalid_request_error", "param": "tools", "code": None}})
     stack.openai_fake.inject(Fault(status=400, body=body))
@@ -450,7 +450,7 @@ async def test_openai_400_is_relayed_in_anthropic_format(
     assert len(stack.openai_fake.chat_requests) == 1  # the request's own fault: no failover
 
 
-async def test_openai_429_is_retried_elsewhere_not_relayed(stack: Stack, anthropic_client: Any):
+async def test_openai_429_is_retried_elsewhere_not_relayed(stack: Stack, anthropic_client: Any) -> None:
     stack.openai_fake.inject(Fault(status=429, headers={"Retry-After": "5"}))
     raw = await anthropic_client.messages.with_raw_response.create(
         model="to-openai", max_tokens=10, messages=user("x"))

@@ -91,25 +91,25 @@ BREAKAGES: dict[str, Callable[[dict[str, Any]], None]] = {
 }
 
 
-def test_a_full_valid_request_passes():
+def test_a_full_valid_request_passes() -> None:
     assert validate_anthropic_request(VALID) == []
 
 
 @pytest.mark.parametrize("breakage", list(BREAKAGES))
-def test_each_breakage_is_rejected(breakage: str):
+def test_each_breakage_is_rejected(breakage: str) -> None:
     body = copy.deepcopy(VALID)
     BREAKAGES[breakage](body)
     assert validate_anthropic_request(body) != []
 
 
-def test_system_messages_pass_with_claude_codes_beta():
+def test_system_messages_pass_with_claude_codes_beta() -> None:
     body = copy.deepcopy(VALID)
     body["messages"].insert(0, {"role": "system", "content": "agent list"})
     assert validate_anthropic_request(body) != []
     assert validate_anthropic_request(body, frozenset({MID_CONVERSATION_SYSTEM})) == []
 
 
-def test_structured_outputs_pass_in_both_spellings():
+def test_structured_outputs_pass_in_both_spellings() -> None:
     schema = {"type": "json_schema", "schema": {"type": "object", "properties": {}}}
     body = {**copy.deepcopy(VALID), "output_config": {"format": schema, "effort": "high"}}
     assert validate_anthropic_request(body) == []

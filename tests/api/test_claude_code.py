@@ -116,7 +116,7 @@ async def _run_claude(binary: Path, url: str, cwd: Path, prompt: str) -> tuple[i
 
 
 async def test_claude_code_reads_a_file_through_the_router(
-        claude_binary: Path, setup: Setup, tmp_path: Path):
+        claude_binary: Path, setup: Setup, tmp_path: Path) -> None:
     (tmp_path / "note.txt").write_text(f"{SECRET}\n")
     rc, out, err = await _run_claude(
         claude_binary, setup.url, tmp_path,
@@ -138,7 +138,7 @@ async def test_claude_code_reads_a_file_through_the_router(
 
 
 async def test_claude_code_system_prompts_fold_for_an_openai_backend(
-        claude_binary: Path, tmp_path: Path):
+        claude_binary: Path, tmp_path: Path) -> None:
     fake = FakeUpstream({"gpt-sim": Behaviour(), "mini-sim": Behaviour()}, api_key=OPENAI_KEY)
     runners, url = await _router(fake.app(), "to-openai")
     try:

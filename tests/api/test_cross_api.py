@@ -55,7 +55,7 @@ def sent_bodies(stack: Stack) -> list[dict[str, Any]]:
 # -- text --------------------------------------------------------------------------------------
 
 
-async def test_text_with_system_prompt(stack: Stack, openai_client: Any):
+async def test_text_with_system_prompt(stack: Stack, openai_client: Any) -> None:
     raw = await openai_client.chat.completions.with_raw_response.create(
         model="to-anthropic", messages=[{"role": "system", "content": "Be terse."},
                                         {"role": "developer", "content": "No emoji."},
@@ -79,7 +79,7 @@ async def test_text_with_system_prompt(stack: Stack, openai_client: Any):
     assert 1 <= sent.body["max_tokens"] <= 4096  # none asked: the router's bound
 
 
-async def test_sync_client(stack: Stack, openai_sync: Any):
+async def test_sync_client(stack: Stack, openai_sync: Any) -> None:
     completion = await asyncio.to_thread(
         openai_sync.chat.completions.create, model="ant/claude-sim", max_tokens=50,
         messages=user("sync"))
@@ -87,7 +87,7 @@ async def test_sync_client(stack: Stack, openai_sync: Any):
     assert stack.anthropic_fake.message_requests[-1].body["max_tokens"] == 50
 
 
-async def test_openai_only_fields_never_reach_anthropic(stack: Stack, openai_client: Any):
+async def test_openai_only_fields_never_reach_anthropic(stack: Stack, openai_client: Any) -> None:
     await openai_client.chat.completions.create(
         model="to-anthropic", messages=user("knobs"), temperature=1.7, top_p=0.9, seed=7,
         frequency_penalty=0.5, presence_penalty=0.1, stop="END", user="alice", n=1,
@@ -102,7 +102,7 @@ async def test_openai_only_fields_never_reach_anthropic(stack: Stack, openai_cli
 # -- streaming ---------------------------------------------------------------------------------
 
 
-async def test_stream_helper_and_final_completion(stack: Stack, openai_client: Any):
+async def test_stream_helper_and_final_completion(stack: Stack, openai_client: Any) -> None:
     async with openai_client.chat.completions.stream(
             model="to-anthropic", messages=user("stream to me")) as stream:
         deltas = [e.delta async for e in stream if e.type == "content.delta"]
@@ -114,7 +114,7 @@ async def test_stream_helper_and_final_completion(stack: Stack, openai_client: A
     assert sent_bodies(stack)[-1]["stream"] is True
 
 
-async def test_raw_stream_with_usage_ends_with_done(stack: Stack):
+async def test_raw_stream_with_usage_ends_with_done(stack: Stack) -> None:
     headers = {"Authorization": f"Bearer {CLIENT_KEY}"}
     body = {"model": "to-anthropic", "stream": True, "stream_options": {"include_usage": True},
             "messages": user("count me")}
@@ -131,7 +131,7 @@ async def test_raw_stream_with_usage_ends_with_done(stack: Stack):
     assert "stream_options" not in sent_bodies(stack)[-1]
 
 
-async def test_sync_stream(stack: Stack, openai_sync: Any):
+async def test_sync_stream(stack: Stack, openai_sync: Any) -> None:
     def run() -> str:
         stream = openai_sync.chat.completions.create(
             model="to-anthropic", messages=user("sync stream"), stream=True)
@@ -144,7 +144,7 @@ async def test_sync_stream(stack: Stack, openai_sync: Any):
 # -- tools -------------------------------------------------------------------------------------
 
 
-async def test_single_tool_call_and_round_trip(stack: Stack, openai_client: Any):
+async def test_single_tool_call_and_round_trip(stack: Stack, openai_client: Any) -> None:
     first = await openai_client.chat.completions.create(
         model="to-anthropic", tools=[WEATHER], messages=user("weather in Paris?"))
     choice = first.choices[0]
@@ -164,7 +164,7 @@ async def test_single_tool_call_and_round_trip(stack: Stack, openai_client: Any)
     assert result["type"] == "tool_result" and result["tool_use_id"] == call.id
 
 
-async def test_parallel_tool_calls_streamed(stack: Stack, openai_client: Any):
+async def test_parallel_tool_calls_streamed(stack: Stack, openai_client: Any) -> None:
     async with openai_client.chat.completions.stream(
             model="to-anthropic", tools=[WEATHER, TIME],
             messages=user("both tools in parallel please")) as stream:
@@ -178,7 +178,7 @@ async def test_parallel_tool_calls_streamed(stack: Stack, openai_client: Any):
     assert len(argument_deltas) >= 4  # each call's arguments arrived in fragments
 
 
-async def test_parallel_results_go_back_in_one_user_turn(stack: Stack, openai_client: Any):
+async def test_parallel_results_go_back_in_one_user_turn(stack: Stack, openai_client: Any) -> None:
     calls = [{"id": f"call_{i}", "type": "function",
               "function": {"name": "get_weather", "arguments": json.dumps({"city": c})}}
              for i, c in enumerate(("Oslo", "Rome"))]
@@ -196,7 +196,7 @@ async def test_parallel_results_go_back_in_one_user_turn(stack: Stack, openai_cl
     assert [b["type"] for b in answer["content"]] == ["tool_result", "tool_result", "text"]
 
 
-async def test_odd_tool_ids_are_sanitised_consistently(stack: Stack, openai_client: Any):
+async def test_odd_tool_ids_are_sanitised_consistently(stack: Stack, openai_client: Any) -> None:
     calls = [{"id": "functions.Bash:0", "type": "function",
               "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}}]
     await openai_client.chat.completions.create(
@@ -211,7 +211,7 @@ async def test_odd_tool_ids_are_sanitised_consistently(stack: Stack, openai_clie
 # -- images and formats ------------------------------------------------------------------------
 
 
-async def test_images_become_base64_and_url_sources(stack: Stack, openai_client: Any):
+async def test_images_become_base64_and_url_sources(stack: Stack, openai_client: Any) -> None:
     completion = await openai_client.chat.completions.create(
         model="to-anthropic", messages=[{"role": "user", "content": [
             {"type": "text", "text": "what are these?"},
@@ -224,7 +224,7 @@ async def test_images_become_base64_and_url_sources(stack: Stack, openai_client:
                        {"type": "url", "url": "https://example.com/cat.jpg"}]
 
 
-async def test_json_schema_maps_to_output_config(stack: Stack, openai_client: Any):
+async def test_json_schema_maps_to_output_config(stack: Stack, openai_client: Any) -> None:
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
     await openai_client.chat.completions.create(
         model="to-anthropic", messages=user("json"),
@@ -237,21 +237,21 @@ async def test_json_schema_maps_to_output_config(stack: Stack, openai_client: An
 # -- errors ------------------------------------------------------------------------------------
 
 
-async def test_unknown_model_is_an_openai_404(stack: Stack, openai_client: Any):
+async def test_unknown_model_is_an_openai_404(stack: Stack, openai_client: Any) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         await openai_client.chat.completions.create(model="nope", messages=user("x"))
     assert caught.value.code == "model_not_found"
     assert "to-anthropic" in caught.value.message
 
 
-async def test_no_capable_anthropic_backend_is_a_400(stack: Stack, openai_client: Any):
+async def test_no_capable_anthropic_backend_is_a_400(stack: Stack, openai_client: Any) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         await openai_client.chat.completions.create(
             model="to-anthropic", messages=user("x"), response_format={"type": "json_object"})
     assert "json_object" in str(caught.value)
 
 
-async def test_anthropic_529_fails_over(stack: Stack, openai_client: Any):
+async def test_anthropic_529_fails_over(stack: Stack, openai_client: Any) -> None:
     stack.anthropic_fake.inject(Fault(status=529))
     raw = await openai_client.chat.completions.with_raw_response.create(
         model="to-anthropic", messages=user("x"))
@@ -260,7 +260,7 @@ async def test_anthropic_529_fails_over(stack: Stack, openai_client: Any):
 
 
 async def test_all_anthropic_backends_failing_is_a_502_upstream_error(
-        stack: Stack, openai_client: Any):
+        stack: Stack, openai_client: Any) -> None:
     stack.anthropic_fake.inject(Fault(status=500), Fault(status=529))
     with pytest.raises(openai.APIStatusError) as caught:
         await openai_client.chat.completions.create(model="to-anthropic", messages=user("x"))
@@ -268,7 +268,7 @@ async def test_all_anthropic_backends_failing_is_a_502_upstream_error(
     assert body_of(caught.value)["type"] == "upstream_error"
 
 
-async def test_anthropic_400_is_relayed_in_openai_format(stack: Stack, openai_client: Any):
+async def test_anthropic_400_is_relayed_in_openai_format(stack: Stack, openai_client: Any) -> None:
     body = json.dumps({"type": "error", "error": {"type": "invalid_request_error",
                                                   "message": "tools.0.custom.name: bad name"}}).encode()
     stack.anthropic_fake.inject(Fault(status=400, body=body))
@@ -278,7 +278,7 @@ async def test_anthropic_400_is_relayed_in_openai_format(stack: Stack, openai_cl
     assert len(stack.anthropic_fake.message_requests) == 1  # the request's fault: no failover
 
 
-async def test_midstream_anthropic_error_becomes_an_openai_error_chunk(stack: Stack):
+async def test_midstream_anthropic_error_becomes_an_openai_error_chunk(stack: Stack) -> None:
     stack.anthropic_fake.inject(Fault(kind="midstream_error"))
     body = {"model": "to-anthropic", "stream": True,
             "messages": user("a sentence long enough to be cut in half")}
@@ -292,7 +292,7 @@ async def test_midstream_anthropic_error_becomes_an_openai_error_chunk(stack: St
     assert frames.index((None, errors[0])) > 0
 
 
-async def test_midstream_error_raises_in_the_sdk(stack: Stack, openai_client: Any):
+async def test_midstream_error_raises_in_the_sdk(stack: Stack, openai_client: Any) -> None:
     stack.anthropic_fake.inject(Fault(kind="midstream_error"))
     with pytest.raises(openai.APIError):
         stream = await openai_client.chat.completions.create(
@@ -306,7 +306,7 @@ async def test_midstream_error_raises_in_the_sdk(stack: Stack, openai_client: An
 
 
 async def test_anthropic_client_headers_reach_an_anthropic_upstream(
-        stack: Stack, anthropic_client: Any):
+        stack: Stack, anthropic_client: Any) -> None:
     message = await anthropic_client.beta.messages.create(
         model="to-anthropic", max_tokens=100, betas=["interleaved-thinking-2025-05-14"],
         messages=[{"role": "user", "content": "hi"}], metadata={"user_id": "u-1"},
@@ -320,7 +320,7 @@ async def test_anthropic_client_headers_reach_an_anthropic_upstream(
     assert sent.body["model"] in ("claude-sim", "haiku-sim")
 
 
-async def test_anthropic_stream_passes_through(stack: Stack, anthropic_client: Any):
+async def test_anthropic_stream_passes_through(stack: Stack, anthropic_client: Any) -> None:
     async with anthropic_client.messages.stream(
             model="to-anthropic", max_tokens=100, messages=[{"role": "user", "content": "pass"}]) as s:
         final = await s.get_final_message()
@@ -358,7 +358,7 @@ def request(stream: bool = False, **headers: str) -> UpstreamRequest:
     return UpstreamRequest(BACKEND, body, stream, headers)
 
 
-async def test_adapter_probe_and_default_version(adapter: Adapter):
+async def test_adapter_probe_and_default_version(adapter: Adapter) -> None:
     await adapter.provider.probe()
     reply = await adapter.provider.send(request())
     assert reply.json is not None and reply.json["content"][0]["type"] == "text"
@@ -367,7 +367,7 @@ async def test_adapter_probe_and_default_version(adapter: Adapter):
     assert "anthropic-beta" not in sent
 
 
-async def test_adapter_wrong_key_is_a_client_error(adapter: Adapter):
+async def test_adapter_wrong_key_is_a_client_error(adapter: Adapter) -> None:
     wrong = AnthropicProvider(ProviderSettings("ant", adapter.base_url, "bad", 5.0, 5.0))
     try:
         with pytest.raises(UpstreamClientError):
@@ -378,13 +378,13 @@ async def test_adapter_wrong_key_is_a_client_error(adapter: Adapter):
         await wrong.aclose()
 
 
-async def test_adapter_empty_answer_is_a_bad_response(adapter: Adapter):
+async def test_adapter_empty_answer_is_a_bad_response(adapter: Adapter) -> None:
     adapter.fake.inject(Fault(kind="empty"))
     with pytest.raises(BadResponse):
         await adapter.provider.send(request())
 
 
-async def test_adapter_in_band_error_event_raises(adapter: Adapter):
+async def test_adapter_in_band_error_event_raises(adapter: Adapter) -> None:
     adapter.fake.inject(Fault(kind="midstream_error"))
     reply = await adapter.provider.send(request(stream=True, **{"anthropic-beta": "b1"}))
     assert adapter.fake.received[-1].headers["anthropic-beta"] == "b1"
@@ -405,7 +405,7 @@ async def test_adapter_in_band_error_event_raises(adapter: Adapter):
     ("none", {"type": "none"}),
     ({"type": "function", "function": {"name": "get_time"}}, {"type": "tool", "name": "get_time"}),
 ])
-async def test_tool_choice_maps(stack: Stack, openai_client: Any, choice: Any, expected: Any):
+async def test_tool_choice_maps(stack: Stack, openai_client: Any, choice: Any, expected: Any) -> None:
     await openai_client.chat.completions.create(
         model="to-anthropic", tools=[WEATHER, TIME], tool_choice=choice, messages=user("go"))
     assert sent_bodies(stack)[-1]["tool_choice"] == expected
@@ -413,7 +413,7 @@ async def test_tool_choice_maps(stack: Stack, openai_client: Any, choice: Any, e
 
 @pytest.mark.parametrize("max_tokens", [None, 500, 4096])
 async def test_reasoning_effort_becomes_a_valid_thinking_budget(
-        stack: Stack, openai_client: Any, max_tokens: int | None):
+        stack: Stack, openai_client: Any, max_tokens: int | None) -> None:
     extra = {} if max_tokens is None else {"max_tokens": max_tokens}
     completion = await openai_client.chat.completions.create(
         model="ant/claude-sim", reasoning_effort="high", temperature=0.2, messages=user("think"),
@@ -426,7 +426,7 @@ async def test_reasoning_effort_becomes_a_valid_thinking_budget(
 # -- empty answers fail over -------------------------------------------------------------------
 
 
-async def test_empty_answer_fails_over(stack: Stack, openai_client: Any):
+async def test_empty_answer_fails_over(stack: Stack, openai_client: Any) -> None:
     stack.anthropic_fake.inject(Fault(kind="empty"))
     raw = await openai_client.chat.completions.with_raw_response.create(
         model="to-anthropic", messages=user("say something"))
@@ -434,7 +434,7 @@ async def test_empty_answer_fails_over(stack: Stack, openai_client: Any):
     assert raw.parse().choices[0].message.content.endswith("You said: say something")
 
 
-async def test_empty_stream_fails_over(stack: Stack):
+async def test_empty_stream_fails_over(stack: Stack) -> None:
     stack.anthropic_fake.inject(Fault(kind="empty"))
     body = {"model": "to-anthropic", "stream": True, "messages": user("say something")}
     async with aiohttp.ClientSession() as http, http.post(
@@ -447,7 +447,7 @@ async def test_empty_stream_fails_over(stack: Stack):
     assert text.endswith("You said: say something")
 
 
-async def test_anthropic_passthrough_midstream_error_is_an_error_event(stack: Stack):
+async def test_anthropic_passthrough_midstream_error_is_an_error_event(stack: Stack) -> None:
     stack.anthropic_fake.inject(Fault(kind="midstream_error"))
     body = {"model": "to-anthropic", "max_tokens": 100, "stream": True,
             "messages": user("a sentence long enough to be cut in half")}
@@ -465,7 +465,7 @@ async def test_anthropic_passthrough_midstream_error_is_an_error_event(stack: St
 # -- thinking ----------------------------------------------------------------------------------
 
 
-async def test_anthropic_thinking_becomes_reasoning_content(stack: Stack, openai_client: Any):
+async def test_anthropic_thinking_becomes_reasoning_content(stack: Stack, openai_client: Any) -> None:
     completion = await openai_client.chat.completions.create(
         model="ant/claude-sim", reasoning_effort="low", messages=user("ponder"))
     message = completion.choices[0].message
@@ -483,7 +483,7 @@ async def test_anthropic_thinking_becomes_reasoning_content(stack: Stack, openai
     assert "".join(text) == message.content
 
 
-async def test_signed_thinking_replays_to_an_anthropic_backend(stack: Stack, anthropic_client: Any):
+async def test_signed_thinking_replays_to_an_anthropic_backend(stack: Stack, anthropic_client: Any) -> None:
     async with anthropic_client.messages.stream(
             model="ant/claude-sim", max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024},
             messages=user("think first")) as stream:
@@ -498,7 +498,7 @@ async def test_signed_thinking_replays_to_an_anthropic_backend(stack: Stack, ant
     assert again.content[-1].text.endswith("You said: again")
 
 
-async def test_claude_code_body_passes_through_to_an_anthropic_backend(stack: Stack):
+async def test_claude_code_body_passes_through_to_an_anthropic_backend(stack: Stack) -> None:
     """Anthropic to Anthropic, the client's betas go along, so Claude Code's `system` message
     inside `messages` (allowed by its mid-conversation-system beta) is forwarded as sent."""
     body = {"model": "ant/claude-sim", "max_tokens": 64000, "stream": True,
@@ -528,13 +528,13 @@ async def test_claude_code_body_passes_through_to_an_anthropic_backend(stack: St
     (Fault(status=529), UpstreamServerError),
     (Fault(status=429, headers={"retry-after": "7"}), RateLimited),
 ])
-async def test_adapter_maps_failures(adapter: Adapter, fault: Fault, error: type[Exception]):
+async def test_adapter_maps_failures(adapter: Adapter, fault: Fault, error: type[Exception]) -> None:
     adapter.fake.inject(fault)
     with pytest.raises(error):
         await adapter.provider.send(request())
 
 
-async def test_adapter_times_out_on_a_hang(adapter: Adapter):
+async def test_adapter_times_out_on_a_hang(adapter: Adapter) -> None:
     impatient = AnthropicProvider(ProviderSettings("ant", adapter.base_url, ANTHROPIC_KEY, 0.2, 1.0))
     adapter.fake.inject(Fault(kind="hang"))
     try:

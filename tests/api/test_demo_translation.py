@@ -32,7 +32,7 @@ async def demo_url() -> AsyncIterator[str]:
 
 
 @pytest.mark.parametrize("model", ["anthropic-sim/sonnet-sim", "demo/swift-8b"])
-async def test_both_sdks_reach_both_kinds_of_backend(demo_url: str, model: str):
+async def test_both_sdks_reach_both_kinds_of_backend(demo_url: str, model: str) -> None:
     client: Any
     async with anthropic.AsyncAnthropic(base_url=demo_url, api_key="x", max_retries=0) as client:
         message = await client.messages.create(
@@ -45,7 +45,7 @@ async def test_both_sdks_reach_both_kinds_of_backend(demo_url: str, model: str):
         assert completion.choices[0].message.content.endswith("You said: hi")
 
 
-async def test_claude_alias_and_vision_reach_the_anthropic_backend(demo_url: str):
+async def test_claude_alias_and_vision_reach_the_anthropic_backend(demo_url: str) -> None:
     client: Any
     async with openai.AsyncOpenAI(base_url=f"{demo_url}/v1", api_key="x", max_retries=0) as client:
         models = {m.id async for m in client.models.list()}
@@ -65,7 +65,7 @@ TINY_PNG = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJA
             "z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
 
 
-async def test_the_reasoning_backend_streams_its_reasoning(demo_url: str):
+async def test_the_reasoning_backend_streams_its_reasoning(demo_url: str) -> None:
     client: Any
     async with openai.AsyncOpenAI(base_url=f"{demo_url}/v1", api_key="x", max_retries=0) as client:
         stream = await client.chat.completions.create(
@@ -83,7 +83,7 @@ async def test_the_reasoning_backend_streams_its_reasoning(demo_url: str):
     assert message.content[0].type == "thinking" and message.content[0].signature
 
 
-async def test_vision_backends_see_the_image(demo_url: str):
+async def test_vision_backends_see_the_image(demo_url: str) -> None:
     client: Any
     async with openai.AsyncOpenAI(base_url=f"{demo_url}/v1", api_key="x", max_retries=0) as client:
         for model in ("demo/vision-12b", "anthropic-sim/sonnet-sim"):

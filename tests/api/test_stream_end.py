@@ -59,7 +59,7 @@ async def anthropic_stream(anthropic_client: Any, route: str) -> str:
 @pytest.mark.parametrize("client", ["openai", "anthropic"])
 @pytest.mark.parametrize("route", ["to-openai", "to-anthropic"])
 async def test_a_lingering_upstream_never_holds_the_end_of_a_stream(
-        stack: Stack, openai_client: Any, anthropic_client: Any, client: str, route: str):
+        stack: Stack, openai_client: Any, anthropic_client: Any, client: str, route: str) -> None:
     fake = stack.openai_fake if route == "to-openai" else stack.anthropic_fake
     for model in fake.behaviours:
         fake.behaviours[model] = Behaviour(linger_s=LINGER_S)

@@ -17,7 +17,7 @@ SCHEMA = Person.model_json_schema()
 
 
 @pytest.mark.parametrize("route", ["to-openai", "to-anthropic"])
-async def test_openai_parse_gets_a_valid_instance(openai_client: Any, route: str):
+async def test_openai_parse_gets_a_valid_instance(openai_client: Any, route: str) -> None:
     completion = await openai_client.chat.completions.parse(
         model=route, response_format=Person, messages=[{"role": "user", "content": "a person"}])
     person = completion.choices[0].message.parsed
@@ -26,7 +26,7 @@ async def test_openai_parse_gets_a_valid_instance(openai_client: Any, route: str
 
 
 @pytest.mark.parametrize("route", ["to-openai", "to-anthropic"])
-async def test_anthropic_output_config_gets_a_valid_instance(anthropic_client: Any, route: str):
+async def test_anthropic_output_config_gets_a_valid_instance(anthropic_client: Any, route: str) -> None:
     message = await anthropic_client.messages.create(
         model=route, max_tokens=2000, messages=[{"role": "user", "content": "a person"}],
         output_config={"format": {"type": "json_schema", "schema": SCHEMA}})
@@ -34,7 +34,7 @@ async def test_anthropic_output_config_gets_a_valid_instance(anthropic_client: A
 
 
 @pytest.mark.parametrize("route", ["to-openai", "to-anthropic"])
-async def test_tool_arguments_fit_the_tool_schema(openai_client: Any, route: str):
+async def test_tool_arguments_fit_the_tool_schema(openai_client: Any, route: str) -> None:
     tool = {"type": "function", "function": {"name": "register_person", "parameters": SCHEMA}}
     stream = await openai_client.chat.completions.create(
         model=route, tools=[tool], stream=True, stream_options={"include_usage": True},
@@ -51,7 +51,7 @@ async def test_tool_arguments_fit_the_tool_schema(openai_client: Any, route: str
     assert usage is not None and usage.completion_tokens >= pieces > 3
 
 
-async def test_usage_counts_exactly_what_was_sent_and_streamed(stack: Stack, openai_client: Any):
+async def test_usage_counts_exactly_what_was_sent_and_streamed(stack: Stack, openai_client: Any) -> None:
     async def run(text: str) -> tuple[int, int, int]:
         stream = await openai_client.chat.completions.create(
             model="to-openai", stream=True, stream_options={"include_usage": True},
@@ -70,7 +70,7 @@ async def test_usage_counts_exactly_what_was_sent_and_streamed(stack: Stack, ope
 
 
 @pytest.mark.parametrize("route", ["to-openai", "to-anthropic"])
-async def test_the_betas_output_format_is_honoured_too(stack: Stack, route: str):
+async def test_the_betas_output_format_is_honoured_too(stack: Stack, route: str) -> None:
     body = {"model": route, "max_tokens": 2000, "messages": [{"role": "user", "content": "hi"}],
             "output_format": {"type": "json_schema", "schema": SCHEMA}}
     headers = {"anthropic-version": "2023-06-01", "anthropic-beta": STRUCTURED_OUTPUTS}

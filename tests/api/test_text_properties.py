@@ -20,7 +20,7 @@ SETTINGS = settings(max_examples=15, deadline=None,
 @SETTINGS
 @given(text=TEXT)
 async def test_anthropic_client_text_survives_the_openai_backend(
-        stack: Stack, anthropic_client: Any, text: str):
+        stack: Stack, anthropic_client: Any, text: str) -> None:
     message = await anthropic_client.messages.create(
         model="oai/mini-sim", max_tokens=50, messages=[{"role": "user", "content": text}])
     assert stack.openai_fake.chat_requests[-1].body["messages"][-1]["content"] == text
@@ -34,7 +34,7 @@ async def test_anthropic_client_text_survives_the_openai_backend(
 @SETTINGS
 @given(text=TEXT)
 async def test_openai_client_text_survives_the_anthropic_backend(
-        stack: Stack, openai_client: Any, text: str):
+        stack: Stack, openai_client: Any, text: str) -> None:
     completion = await openai_client.chat.completions.create(
         model="ant/haiku-sim", messages=[{"role": "user", "content": text}])
     sent = stack.anthropic_fake.message_requests[-1].body["messages"][-1]["content"]

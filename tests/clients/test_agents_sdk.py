@@ -49,19 +49,19 @@ def ok(results: dict[str, Any], case: str) -> dict[str, Any]:
     return got
 
 
-def test_an_agent_runs_its_tool_to_a_final_output(results: dict[str, Any]):
+def test_an_agent_runs_its_tool_to_a_final_output(results: dict[str, Any]) -> None:
     got = ok(results, "run")
     assert got["called"] == ["Oslo"]
     assert "sunny and 21C in Oslo" in got["final"]
     assert got["items"] == ["tool_call_item", "tool_call_output_item", "message_output_item"]
 
 
-def test_a_streamed_run(results: dict[str, Any]):
+def test_a_streamed_run(results: dict[str, Any]) -> None:
     got = ok(results, "streamed")
     assert got["called"] == ["Lima"] and "sunny and 21C in Lima" in got["final"]
     assert "raw_response_event" in got["events"] and "run_item_stream_event" in got["events"]
 
 
-def test_a_structured_output(results: dict[str, Any]):
+def test_a_structured_output(results: dict[str, Any]) -> None:
     got = ok(results, "structured")
     assert got["final"]["city"] and isinstance(got["final"]["days"], int)

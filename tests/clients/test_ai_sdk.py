@@ -40,28 +40,28 @@ def ok(results: dict[str, Any], case: str) -> dict[str, Any]:
     return got
 
 
-def test_generate_text(results: dict[str, Any]):
+def test_generate_text(results: dict[str, Any]) -> None:
     got = ok(results, "generateText")
     assert got["text"].endswith("You said: hello there") and got["finishReason"] == "stop"
     assert got["modelId"] in BACKENDS
     assert got["usage"]["inputTokens"] > 0 and got["usage"]["outputTokens"] > 0
 
 
-def test_stream_text(results: dict[str, Any]):
+def test_stream_text(results: dict[str, Any]) -> None:
     got = ok(results, "streamText")
     assert len(got["parts"]) > 3 and "".join(got["parts"]) == got["text"]
     assert got["text"].endswith("You said: stream this")
     assert got["usage"]["outputTokens"] > 0
 
 
-def test_tool_round_trip(results: dict[str, Any]):
+def test_tool_round_trip(results: dict[str, Any]) -> None:
     got = ok(results, "tools")
     assert got["calls"] == [{"name": "weather", "input": {"city": "Oslo"}}]
     assert got["results"] == ["sunny and 21C in Oslo"]
     assert "sunny and 21C in Oslo" in got["text"] and got["steps"] == 2
 
 
-def test_generate_object(results: dict[str, Any]):
+def test_generate_object(results: dict[str, Any]) -> None:
     got = ok(results, "generateObject")
     report = got["object"]
     assert report["level"] in ("low", "high")

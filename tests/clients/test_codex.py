@@ -111,7 +111,7 @@ async def _run_codex(binary: Path, setup: Setup, cwd: Path, prompt: str) -> tupl
 
 
 async def test_codex_runs_its_exec_tool_through_the_router(
-        codex_binary: Path, setup: Setup, tmp_path: Path):
+        codex_binary: Path, setup: Setup, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     (work / "note.txt").write_text(f"{SECRET}\n")

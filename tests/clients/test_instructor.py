@@ -41,7 +41,7 @@ def results(request: pytest.FixtureRequest, demo: Demo, python: Path) -> dict[st
 
 
 @pytest.mark.parametrize("mode", ["TOOLS", "JSON_SCHEMA"])
-def test_instructor_parses_the_model(results: dict[str, Any], mode: str):
+def test_instructor_parses_the_model(results: dict[str, Any], mode: str) -> None:
     got = results[mode]
     assert "error" not in got, got
     report = got["report"]

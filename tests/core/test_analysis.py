@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -10,13 +12,13 @@ from router.types import Api, Capability, Needs
 from router.wire import client_api
 
 
-def analyse(body: dict, api: Api, session_header: str | None = None) -> Needs:
+def analyse(body: dict[str, Any], api: Api, session_header: str | None = None) -> Needs:
     return client_api(api).analyse(body, session_header)
 
 USER = {"role": "user", "content": "hello"}
 
 
-def caps(body: dict, api: Api = Api.OPENAI) -> set[str]:
+def caps(body: dict[str, Any], api: Api = Api.OPENAI) -> set[str]:
     return {c.value for c in analyse(body, api).capabilities}
 
 

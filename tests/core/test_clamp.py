@@ -3,6 +3,8 @@ budget must stay below it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from router.types import Api, Backend, Needs
 from router.wire import upstream_api
 
@@ -14,7 +16,7 @@ def backend(api: Api, context: int = 10_000) -> Backend:
 NEEDS = Needs(frozenset(), prompt_tokens=2_000)
 
 
-def _clamp_max_tokens(body: dict, backend: Backend, needs: Needs) -> None:
+def _clamp_max_tokens(body: dict[str, Any], backend: Backend, needs: Needs) -> None:
     """What the proxy does before sending: the room is the context left after the prompt."""
     room = max(backend.context_length - needs.prompt_tokens, 1)
     upstream_api(backend.api).prepare(body, room, stream=False)
@@ -30,7 +32,7 @@ def test_openai_fields_are_clamped_and_never_added() -> None:
 
 
 def test_anthropic_gets_a_bound_when_none_was_sent() -> None:
-    body: dict = {}
+    body: dict[str, Any] = {}
     _clamp_max_tokens(body, backend(Api.ANTHROPIC, 100_000), NEEDS)
     assert body == {"max_tokens": 4096}
     body = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from router.types import Api
 from router.wire import translation, upstream_api
 
@@ -27,7 +29,7 @@ def test_more_than_four_stop_sequences_are_capped_for_openai() -> None:
 
 
 def test_the_commit_point_needs_real_content() -> None:
-    def chunk(delta: dict, finish: str | None = None) -> dict:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
     assert not upstream_api(Api.OPENAI).is_content(chunk({"role": "assistant", "content": ""}))

@@ -34,7 +34,7 @@ def ask(said: str = "hi", **fields: Any) -> Ask:
 @given(documents().map(as_parameters), st.sampled_from(
     [ToolMode.REQUIRED, ToolMode.NAMED]))
 def test_forced_tool_calls_have_arguments_that_fit_the_schema(schema: dict[str, Any],
-                                                              mode: ToolMode):
+                                                              mode: ToolMode) -> None:
     reply = compose(ask("do it", tools=(Tool("act", schema),), tool_mode=mode, named_tool="act"),
                     "1")
     (call,) = reply.calls
@@ -43,7 +43,7 @@ def test_forced_tool_calls_have_arguments_that_fit_the_schema(schema: dict[str, 
     assert reply.text == ()
 
 
-def test_auto_calls_the_tool_the_user_asks_for_and_only_then():
+def test_auto_calls_the_tool_the_user_asks_for_and_only_then() -> None:
     tools = (WEATHER, TIME)
     (call,) = compose(ask("What's the weather in Oslo?", tools=tools), "1").calls
     assert call.name == "get_weather" and call.arguments == {"city": "Oslo"}
@@ -58,12 +58,12 @@ def test_auto_calls_the_tool_the_user_asks_for_and_only_then():
     assert answered.calls == () and answered.content == "The tool said: sunny"
 
 
-def test_scripted_inputs_win():
+def test_scripted_inputs_win() -> None:
     (call,) = compose(ask("weather", tools=(WEATHER,)), "1", {"get_weather": {"city": "Rome"}}).calls
     assert call.arguments == {"city": "Rome"}
 
 
-def test_structured_outputs_are_json_instances():
+def test_structured_outputs_are_json_instances() -> None:
     schema = {"type": "object", "properties": {"level": {"enum": ["low", "high"]}},
               "required": ["level"], "additionalProperties": False}
     reply = compose(ask(schema=schema), "1")
@@ -75,7 +75,7 @@ def test_structured_outputs_are_json_instances():
     assert isinstance(orjson.loads(compose(ask(json_mode=True), "1").content), dict)
 
 
-def test_thinking_images_and_counts():
+def test_thinking_images_and_counts() -> None:
     reply = compose(ask("look at this", images=2, reason=True), "1")
     assert reply.thought.startswith("Let me think about it.")
     assert "I see 2 images." in reply.content and reply.content.endswith("You said: look at this")
@@ -86,7 +86,7 @@ def test_thinking_images_and_counts():
 
 
 @given(st.text())
-def test_tokens_join_back_to_the_text(text: str):
+def test_tokens_join_back_to_the_text(text: str) -> None:
     parts = pieces(text)
     assert "".join(parts) == text and count([text]) == len(parts)
     assert "".join(grouped(parts, 3)) == text and len(grouped(parts, 3)) <= 3

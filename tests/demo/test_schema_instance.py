@@ -60,14 +60,14 @@ class Person(pydantic.BaseModel):
 
 
 @pytest.mark.parametrize("model", [Person, Address, Tree])
-def test_pydantic_schemas_get_values_pydantic_accepts(model: type[pydantic.BaseModel]):
+def test_pydantic_schemas_get_values_pydantic_accepts(model: type[pydantic.BaseModel]) -> None:
     schema = model.model_json_schema()
     value = instance(schema)
     assert_valid(schema, value)
     model.model_validate(value)
 
 
-def test_zod_style_schema_with_definitions_and_relative_refs():
+def test_zod_style_schema_with_definitions_and_relative_refs() -> None:
     # what zod-to-json-schema emits: `definitions`, and `#/properties/...` refs for reuse
     schema = {
         "type": "object", "additionalProperties": False,
@@ -94,7 +94,7 @@ def test_zod_style_schema_with_definitions_and_relative_refs():
     assert value["steps"] and value["mood"] == "calm"
 
 
-def test_recursive_and_hostile_schemas_stay_finite():
+def test_recursive_and_hostile_schemas_stay_finite() -> None:
     loop = {"$ref": "#"}
     assert instance(loop) is not None
     deep: dict[str, Any] = {"type": "object", "properties": {}, "required": ["next"]}
@@ -194,5 +194,5 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
 
 @settings(max_examples=120, deadline=None)
 @given(documents(), st.text(max_size=40))
-def test_generated_schemas_get_valid_instances(schema: dict[str, Any], said: str):
+def test_generated_schemas_get_valid_instances(schema: dict[str, Any], said: str) -> None:
     assert_valid(schema, instance(schema, said))

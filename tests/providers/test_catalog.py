@@ -4,6 +4,7 @@ environment turns on, and how discovered models become model tables."""
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -45,29 +46,30 @@ LOCAL = ["ollama", "llamacpp", "vllm", "lmstudio"]
 PROVIDER_KEYS = {"name", "api", "base_url", "api_key_env", "discover", "rpm", "rpd", "tpm", "tpd",
                  "counts_max_tokens", "models"}
 MODEL_KEYS = {"name", "capabilities", "context_length", "weight", "rpm", "rpd", "tpm", "tpd"}
+Catalog = Mapping[str, Preset]
 
 
 @pytest.fixture(scope="module")
-def catalog():
+def catalog() -> Catalog:
     return load_catalog()
 
 
-def test_every_provider_of_the_reference_is_there(catalog):
+def test_every_provider_of_the_reference_is_there(catalog: Catalog) -> None:
     assert list(catalog) == HOSTED + RETIRED + LOCAL
 
 
-def test_load_is_parsed_once(catalog):
+def test_load_is_parsed_once(catalog: Catalog) -> None:
     assert load_catalog() is catalog
 
 
 @pytest.mark.parametrize("name", [*RETIRED, "scaleway"])
-def test_no_longer_free_presets_are_off_with_a_reason(catalog, name):
+def test_no_longer_free_presets_are_off_with_a_reason(catalog: Catalog, name: str) -> None:
     preset = catalog[name]
     assert not preset.enabled_by_default
     assert preset.disabled_reason
 
 
-def test_presets_are_consistent(catalog):
+def test_presets_are_consistent(catalog: Catalog) -> None:
     for preset in catalog.values():
         assert preset.discover in DISCOVERY_METHODS, preset.name
         assert preset.api is Api.OPENAI
@@ -85,7 +87,7 @@ def test_presets_are_consistent(catalog):
             assert model.context_length > 0
 
 
-def test_reset_zones_and_scopes(catalog):
+def test_reset_zones_and_scopes(catalog: Catalog) -> None:
     assert catalog["gemini"].daily_reset_tz == "America/Los_Angeles"
     assert catalog["openrouter"].daily_reset_tz == "UTC"
     assert catalog["openrouter"].daily_scope == "account"
@@ -93,7 +95,7 @@ def test_reset_zones_and_scopes(catalog):
     assert catalog["groq"].daily_scope == "model"
 
 
-def test_openrouter_preset(catalog):
+def test_openrouter_preset(catalog: Catalog) -> None:
     fields = catalog["openrouter"].provider_fields({"OPENROUTER_API_KEY": "sk-or-v1-x"})
     assert fields["base_url"] == "https://openrouter.ai/api/v1"
     assert fields["api_key_env"] == "OPENROUTER_API_KEY"
@@ -115,7 +117,7 @@ def has_none(value: object) -> bool:
     return value is None
 
 
-def test_provider_fields_use_interface_names_and_no_nulls(catalog):
+def test_provider_fields_use_interface_names_and_no_nulls(catalog: Catalog) -> None:
     env = {"CLOUDFLARE_ACCOUNT_ID": "acct"}
     for preset in catalog.values():
         fields = preset.provider_fields(env)
@@ -130,14 +132,14 @@ def test_provider_fields_use_interface_names_and_no_nulls(catalog):
             }.pop().capabilities
 
 
-def test_hosted_presets_without_discovery_still_have_models(catalog):
+def test_hosted_presets_without_discovery_still_have_models(catalog: Catalog) -> None:
     for name in HOSTED:
         preset = catalog[name]
         if preset.discover == "none":
             assert preset.models, name
 
 
-def test_gemini_key_fallback_and_preference(catalog):
+def test_gemini_key_fallback_and_preference(catalog: Catalog) -> None:
     gemini = catalog["gemini"]
     assert gemini.provider_fields({"GOOGLE_API_KEY": "g"})["api_key_env"] == "GOOGLE_API_KEY"
     both = {"GOOGLE_API_KEY": "g", "GEMINI_API_KEY": "k"}
@@ -149,7 +151,7 @@ def test_gemini_key_fallback_and_preference(catalog):
     assert models["gemma-3-27b-it"]["rpd"] == 14400
 
 
-def test_cloudflare_account_id_fills_the_url(catalog):
+def test_cloudflare_account_id_fills_the_url(catalog: Catalog) -> None:
     cloudflare = catalog["cloudflare"]
     fields = cloudflare.provider_fields({"CLOUDFLARE_ACCOUNT_ID": "abc123", "CLOUDFLARE_API_TOKEN": "t"})
     assert fields["base_url"] == "https://api.cloudflare.com/client/v4/accounts/abc123/ai/v1"
@@ -165,20 +167,20 @@ def test_cloudflare_account_id_fills_the_url(catalog):
         ("https://ollama.internal", "https://ollama.internal/v1"),
     ],
 )
-def test_ollama_host_replaces_the_origin(catalog, host, base_url):
+def test_ollama_host_replaces_the_origin(catalog: Catalog, host: str, base_url: str) -> None:
     ollama = catalog["ollama"]
     assert ollama.provider_fields({"OLLAMA_HOST": host})["base_url"] == base_url
     assert ollama.probe_url_for({"OLLAMA_HOST": host}) == base_url.removesuffix("/v1") + "/api/version"
 
 
-def test_local_presets_omit_an_unset_optional_key(catalog):
+def test_local_presets_omit_an_unset_optional_key(catalog: Catalog) -> None:
     assert "api_key_env" not in catalog["vllm"].provider_fields({})
     assert catalog["vllm"].provider_fields({"VLLM_API_KEY": "s"})["api_key_env"] == "VLLM_API_KEY"
     assert catalog["llamacpp"].probe_url_for({}) == "http://127.0.0.1:8080/health"
     assert catalog["groq"].probe_url_for({}) is None
 
 
-def test_statuses_say_why(catalog):
+def test_statuses_say_why(catalog: Catalog) -> None:
     env = {"GROQ_API_KEY": "gsk_x", "CLOUDFLARE_API_TOKEN": "t", "TOGETHER_API_KEY": "x"}
     statuses = {s.preset.name: s for s in preset_statuses(env, answering={"ollama"})}
     assert statuses["groq"].enabled
@@ -196,7 +198,7 @@ def test_statuses_say_why(catalog):
     assert statuses["vllm"].reason.startswith("local: not answering")
 
 
-def test_enabled_presets(catalog):
+def test_enabled_presets(catalog: Catalog) -> None:
     env = {"GROQ_API_KEY": "gsk_x", "GOOGLE_API_KEY": "g", "GITHUB_TOKEN": "ghp_x"}
     enabled = enabled_presets(env, answering={"lmstudio"})
     assert [(p.name, why) for p, why in enabled] == [
@@ -207,13 +209,13 @@ def test_enabled_presets(catalog):
     assert enabled_presets({}) == []
 
 
-def test_local_presets_not_probed_say_so(catalog):
+def test_local_presets_not_probed_say_so(catalog: Catalog) -> None:
     status = preset_status(catalog["ollama"], {})
     assert not status.enabled
     assert status.reason == "local: not probed (serve --local probes it)"
 
 
-def test_api_key_value(catalog):
+def test_api_key_value(catalog: Catalog) -> None:
     assert catalog["gemini"].api_key_for({"GOOGLE_API_KEY": "g"}) == "g"
     assert catalog["gemini"].api_key_for({"GOOGLE_API_KEY": "g", "GEMINI_API_KEY": "k"}) == "k"
     assert catalog["ollama"].api_key_for({}) is None
@@ -237,7 +239,7 @@ def test_api_key_value(catalog):
     ),
     answering=st.none() | st.sets(st.sampled_from(LOCAL)),
 )
-def test_enabled_means_usable(env, answering):
+def test_enabled_means_usable(env: dict[str, str], answering: set[str] | None) -> None:
     for status in preset_statuses(env, answering):
         preset = status.preset
         assert status.reason
@@ -250,7 +252,7 @@ def test_enabled_means_usable(env, answering):
 # ---- discovered models -> model tables ----------------------------------------------------------
 
 
-def test_gemini_discovery_is_filtered_by_globs_and_borrows_known_capabilities(catalog):
+def test_gemini_discovery_is_filtered_by_globs_and_borrows_known_capabilities(catalog: Catalog) -> None:
     gemini = catalog["gemini"]
     discovered = [
         DiscoveredModel("gemini-2.5-flash", frozenset()),
@@ -270,7 +272,7 @@ def test_gemini_discovery_is_filtered_by_globs_and_borrows_known_capabilities(ca
     assert tables["gemma-3-27b-it"]["rpd"] == 14400
 
 
-def test_discovered_capabilities_win_over_known_ones(catalog):
+def test_discovered_capabilities_win_over_known_ones(catalog: Catalog) -> None:
     openrouter = catalog["openrouter"]
     tables = openrouter.discovered_models(
         [DiscoveredModel("openai/gpt-oss-20b:free", frozenset({Capability.TOOLS}), 65536)]
@@ -278,7 +280,7 @@ def test_discovered_capabilities_win_over_known_ones(catalog):
     assert tables == [{"name": "openai/gpt-oss-20b:free", "capabilities": ["tools"], "context_length": 65536}]
 
 
-def test_refresh_adds_and_removes_models(catalog):
+def test_refresh_adds_and_removes_models(catalog: Catalog) -> None:
     groq = catalog["groq"]
     before = groq.discovered_models(
         [
@@ -299,7 +301,7 @@ def test_refresh_adds_and_removes_models(catalog):
     assert (after[1]["rpm"], after[1]["rpd"]) == (30, 1000)
 
 
-def test_provider_defaults_join_discovered_capabilities(catalog):
+def test_provider_defaults_join_discovered_capabilities(catalog: Catalog) -> None:
     tables = catalog["ollama"].discovered_models(
         [DiscoveredModel("qwen3:8b", frozenset({Capability.TOOLS}), None)]
     )
@@ -312,12 +314,12 @@ def test_provider_defaults_join_discovered_capabilities(catalog):
     ]
 
 
-def test_low_priority_weight_is_carried(catalog):
+def test_low_priority_weight_is_carried(catalog: Catalog) -> None:
     tables = catalog["huggingface"].discovered_models([DiscoveredModel("Qwen/Qwen3-8B", frozenset(), 40960)])
     assert tables[0]["weight"] == 0.2
 
 
-def test_the_shipped_file_is_plain_toml():
+def test_the_shipped_file_is_plain_toml() -> None:
     from importlib import resources
 
     data = tomllib.loads(resources.files("providers").joinpath("catalog.toml").read_text())
@@ -340,12 +342,12 @@ def test_the_shipped_file_is_plain_toml():
         ),
     ],
 )
-def test_parse_catalog_names_the_bad_key(text, error):
+def test_parse_catalog_names_the_bad_key(text: str, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         parse_catalog(text)
 
 
-def test_preset_status_for_a_custom_preset():
+def test_preset_status_for_a_custom_preset() -> None:
     preset = Preset(
         name="acme",
         api=Api.OPENAI,
@@ -360,7 +362,7 @@ def test_preset_status_for_a_custom_preset():
     assert not preset_status(preset, {}).enabled
 
 
-def test_token_limits_where_providers_publish_them(catalog):
+def test_token_limits_where_providers_publish_them(catalog: Catalog) -> None:
     env = {"CLOUDFLARE_ACCOUNT_ID": "acct"}
     tables = {name: preset.provider_fields(env) for name, preset in catalog.items()}
 
@@ -378,7 +380,7 @@ def test_token_limits_where_providers_publish_them(catalog):
     assert "tpm" not in models("openrouter")["openai/gpt-oss-20b:free"]  # no token limits
 
 
-def test_discovered_models_get_the_presets_token_limits(catalog):
+def test_discovered_models_get_the_presets_token_limits(catalog: Catalog) -> None:
     found = [DiscoveredModel("openai/gpt-oss-120b", frozenset(), 131072),
              DiscoveredModel("qwen/qwen3-32b", frozenset(), 131072)]
     tables = catalog["groq"].discovered_models(found)

@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 from hypothesis import given
 from hypothesis import strategies as st
+from pytest_aiohttp import AiohttpServer
 
 from providers import discovery
 from providers.discovery import DISCOVERY_METHODS, answers, discover
@@ -148,7 +150,7 @@ OPENROUTER_MODELS = {
 }
 
 
-def test_openrouter_strict_free_rule():
+def test_openrouter_strict_free_rule() -> None:
     found = {m.name: m for m in parse_openrouter_free(OPENROUTER_MODELS, NOW)}
     assert list(found) == [
         "openai/gpt-oss-20b:free",
@@ -166,7 +168,7 @@ def test_openrouter_strict_free_rule():
     assert found["acme/legacy:free"].capabilities == frozenset()
 
 
-def test_openrouter_expiry_is_relative_to_now():
+def test_openrouter_expiry_is_relative_to_now() -> None:
     later = datetime(2026, 11, 23, 0, 0, 1, tzinfo=UTC).timestamp()
     names = [m.name for m in parse_openrouter_free(OPENROUTER_MODELS, later)]
     assert "acme/leaving:free" not in names
@@ -174,7 +176,7 @@ def test_openrouter_expiry_is_relative_to_now():
 
 
 @pytest.mark.parametrize("payload", [None, [], {}, {"data": None}, {"data": "x"}, "text"])
-def test_openrouter_odd_payloads_give_nothing(payload):
+def test_openrouter_odd_payloads_give_nothing(payload: object) -> None:
     assert parse_openrouter_free(payload, NOW) == []
 
 
@@ -209,7 +211,7 @@ GROQ_MODELS = {
 }
 
 
-def test_groq_listing_drops_inactive_and_reads_context_window():
+def test_groq_listing_drops_inactive_and_reads_context_window() -> None:
     found = parse_openai_models(GROQ_MODELS)
     assert found == [
         DiscoveredModel("openai/gpt-oss-120b", frozenset(), 131072),
@@ -219,7 +221,7 @@ def test_groq_listing_drops_inactive_and_reads_context_window():
     assert [m.name for m in filter_globs(found, exclude=["*whisper*"])] == ["openai/gpt-oss-120b"]
 
 
-def test_gemini_compat_listing_strips_the_models_prefix():
+def test_gemini_compat_listing_strips_the_models_prefix() -> None:
     payload = {
         "object": "list",
         "data": [
@@ -238,7 +240,7 @@ def test_gemini_compat_listing_strips_the_models_prefix():
     ]
 
 
-def test_vllm_listing_reads_max_model_len():
+def test_vllm_listing_reads_max_model_len() -> None:
     payload = {
         "object": "list",
         "data": [
@@ -319,14 +321,14 @@ MISTRAL_MODELS = {
 }
 
 
-def test_mistral_listing_capabilities_aliases_and_deprecation():
+def test_mistral_listing_capabilities_aliases_and_deprecation() -> None:
     assert parse_openai_models(MISTRAL_MODELS) == [
         DiscoveredModel("mistral-small-2506", frozenset({T, V}), 131072),
         DiscoveredModel("magistral-small-2509", frozenset({T, R}), 40000),
     ]
 
 
-def test_together_bare_array_and_types():
+def test_together_bare_array_and_types() -> None:
     payload = [
         {"id": "meta-llama/Llama-3.3-70B-Instruct-Turbo", "type": "chat", "context_length": 131072},
         {"id": "BAAI/bge-large-en-v1.5", "type": "embedding", "context_length": 512},
@@ -336,7 +338,7 @@ def test_together_bare_array_and_types():
     ]
 
 
-def test_huggingface_listing_reads_live_providers():
+def test_huggingface_listing_reads_live_providers() -> None:
     payload = {
         "object": "list",
         "data": [
@@ -386,7 +388,7 @@ def test_huggingface_listing_reads_live_providers():
     ]
 
 
-def test_llamacpp_uses_the_running_context_and_template_caps():
+def test_llamacpp_uses_the_running_context_and_template_caps() -> None:
     models = {
         "object": "list",
         "data": [
@@ -443,7 +445,7 @@ OLLAMA_SHOWS = {
 }
 
 
-def test_ollama_tags_and_show():
+def test_ollama_tags_and_show() -> None:
     assert parse_ollama_tags(OLLAMA_TAGS) == ["qwen3:8b", "llava:7b", "nomic-embed-text:latest"]
     found = [parse_ollama_show(n, OLLAMA_SHOWS[n]) for n in parse_ollama_tags(OLLAMA_TAGS)]
     assert found == [
@@ -491,14 +493,14 @@ CLOUDFLARE_SEARCH = {
 }
 
 
-def test_cloudflare_search_keeps_free_text_generation():
+def test_cloudflare_search_keeps_free_text_generation() -> None:
     assert parse_cloudflare_models(CLOUDFLARE_SEARCH) == [
         DiscoveredModel("@cf/meta/llama-3.3-70b-instruct-fp8-fast", frozenset({T}), 24000),
         DiscoveredModel("@cf/openai/gpt-oss-120b", frozenset({R}), 128000),
     ]
 
 
-def test_lmstudio_v0_and_v1_listings_loaded_first():
+def test_lmstudio_v0_and_v1_listings_loaded_first() -> None:
     v0 = {
         "object": "list",
         "data": [
@@ -545,7 +547,8 @@ def test_lmstudio_v0_and_v1_listings_loaded_first():
     include=st.lists(st.text(alphabet="abc*-/:", max_size=5), max_size=3),
     exclude=st.lists(st.text(alphabet="abc*-/:", max_size=5), max_size=3),
 )
-def test_globs_exclude_wins_and_empty_include_admits(name, include, exclude):
+def test_globs_exclude_wins_and_empty_include_admits(name: str, include: list[str],
+                                                     exclude: list[str]) -> None:
     admitted = matches_globs(name, include, exclude)
     if name in exclude:
         assert not admitted
@@ -570,7 +573,9 @@ async def real_transport() -> AsyncIterator[AiohttpTransport]:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-async def fake_provider(aiohttp_server, routes: Mapping[tuple[str, str], Handler | object]):
+async def fake_provider(
+    aiohttp_server: AiohttpServer, routes: Mapping[tuple[str, str], Handler | object]
+) -> tuple[TestServer, list[web.Request]]:
     """A fake upstream: (method, path) -> a handler or a JSON payload. It records the requests
     it saw."""
     seen: list[web.Request] = []
@@ -591,7 +596,7 @@ async def fake_provider(aiohttp_server, routes: Mapping[tuple[str, str], Handler
     return server, seen
 
 
-async def test_discover_openrouter_free_over_http(aiohttp_server):
+async def test_discover_openrouter_free_over_http(aiohttp_server: AiohttpServer) -> None:
     server, seen = await fake_provider(aiohttp_server, {("GET", "/api/v1/models"): OPENROUTER_MODELS})
     async with real_transport() as session:
         found = await discover(
@@ -601,7 +606,7 @@ async def test_discover_openrouter_free_over_http(aiohttp_server):
     assert seen[0].headers["Authorization"] == "Bearer sk-or-v1-test"
 
 
-async def test_discover_models_without_key_sends_no_authorization(aiohttp_server):
+async def test_discover_models_without_key_sends_no_authorization(aiohttp_server: AiohttpServer) -> None:
     server, seen = await fake_provider(aiohttp_server, {("GET", "/openai/v1/models"): GROQ_MODELS})
     async with real_transport() as session:
         found = await discover(session, "models", str(server.make_url("/openai/v1/")), None, NOW)
@@ -609,7 +614,7 @@ async def test_discover_models_without_key_sends_no_authorization(aiohttp_server
     assert "Authorization" not in seen[0].headers
 
 
-async def test_discover_ollama_tags_then_show(aiohttp_server):
+async def test_discover_ollama_tags_then_show(aiohttp_server: AiohttpServer) -> None:
     async def show(request: web.Request) -> web.StreamResponse:
         name = (await request.json())["model"]
         return web.json_response(OLLAMA_SHOWS[name])
@@ -623,7 +628,7 @@ async def test_discover_ollama_tags_then_show(aiohttp_server):
     assert sum(r.path == "/api/show" for r in seen) == 3
 
 
-async def test_discover_cloudflare_search_path_and_task(aiohttp_server):
+async def test_discover_cloudflare_search_path_and_task(aiohttp_server: AiohttpServer) -> None:
     path = "/client/v4/accounts/acct123/ai/models/search"
     server, seen = await fake_provider(aiohttp_server, {("GET", path): CLOUDFLARE_SEARCH})
     base = str(server.make_url("/client/v4/accounts/acct123/ai/v1"))
@@ -633,7 +638,7 @@ async def test_discover_cloudflare_search_path_and_task(aiohttp_server):
     assert seen[0].query["task"] == "Text Generation"
 
 
-async def test_discover_lmstudio_and_llamacpp(aiohttp_server):
+async def test_discover_lmstudio_and_llamacpp(aiohttp_server: AiohttpServer) -> None:
     server, _ = await fake_provider(
         aiohttp_server,
         {
@@ -652,18 +657,18 @@ async def test_discover_lmstudio_and_llamacpp(aiohttp_server):
         ]
 
 
-async def test_discover_none_makes_no_request():
+async def test_discover_none_makes_no_request() -> None:
     async with real_transport() as session:
         assert await discover(session, "none", "http://127.0.0.1:9/v1", "k", NOW) == []
 
 
-async def test_discover_unknown_method():
+async def test_discover_unknown_method() -> None:
     async with real_transport() as session:
         with pytest.raises(ValueError, match="bogus"):
             await discover(session, "bogus", "http://127.0.0.1:9/v1", None, NOW)
 
 
-async def test_discover_maps_a_401_into_the_error_tree(aiohttp_server):
+async def test_discover_maps_a_401_into_the_error_tree(aiohttp_server: AiohttpServer) -> None:
     async def unauthorized(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": {"message": "Invalid API Key"}}, status=401)
 
@@ -673,7 +678,7 @@ async def test_discover_maps_a_401_into_the_error_tree(aiohttp_server):
             await discover(session, "models", str(server.make_url("/v1")), "wrong", NOW)
 
 
-async def test_discover_maps_a_429(aiohttp_server):
+async def test_discover_maps_a_429(aiohttp_server: AiohttpServer) -> None:
     async def limited(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": {"message": "slow"}}, status=429, headers={"Retry-After": "3"})
 
@@ -684,7 +689,7 @@ async def test_discover_maps_a_429(aiohttp_server):
     assert caught.value.retry_after_s == 3
 
 
-async def test_discover_non_json_is_a_bad_response(aiohttp_server):
+async def test_discover_non_json_is_a_bad_response(aiohttp_server: AiohttpServer) -> None:
     async def html(request: web.Request) -> web.StreamResponse:
         return web.Response(text="<html>hello</html>", content_type="text/html")
 
@@ -700,13 +705,13 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_discover_connection_refused_is_a_connect_error():
+async def test_discover_connection_refused_is_a_connect_error() -> None:
     async with real_transport() as session:
         with pytest.raises(UpstreamConnectError):
             await discover(session, "models", f"http://127.0.0.1:{closed_port()}/v1", None, NOW)
 
 
-async def test_answers(aiohttp_server):
+async def test_answers(aiohttp_server: AiohttpServer) -> None:
     async def loading(request: web.Request) -> web.StreamResponse:
         return web.json_response(
             {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}},
@@ -722,7 +727,7 @@ async def test_answers(aiohttp_server):
         assert not await answers(session, f"http://127.0.0.1:{closed_port()}/health")
 
 
-def test_method_table_is_what_the_catalog_may_name():
+def test_method_table_is_what_the_catalog_may_name() -> None:
     assert {"none", "models", "openrouter-free", "ollama"} <= DISCOVERY_METHODS
     # Every word the config accepts has an implementation, and nothing else does.
     assert discovery._METHODS.keys() == DISCOVERY_METHODS

@@ -7,6 +7,7 @@ import json
 import math
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -48,7 +49,7 @@ def body(obj: object) -> bytes:
 # ---- OpenRouter ---------------------------------------------------------------------------------
 
 
-def test_openrouter_platform_per_minute_limit_is_account_wide():
+def test_openrouter_platform_per_minute_limit_is_account_wide() -> None:
     reset_ms = int((NOW + 42) * 1000)
     error = classify(
         429,
@@ -71,7 +72,7 @@ def test_openrouter_platform_per_minute_limit_is_account_wide():
     assert error.retry_after_s == pytest.approx(42, abs=0.01)
 
 
-def test_openrouter_free_daily_cap_parks_the_account_until_the_relayed_reset():
+def test_openrouter_free_daily_cap_parks_the_account_until_the_relayed_reset() -> None:
     reset_ms = int(NEXT_UTC_MIDNIGHT * 1000)
     error = classify(
         429,
@@ -102,7 +103,7 @@ def test_openrouter_free_daily_cap_parks_the_account_until_the_relayed_reset():
     assert "daily" in error.message
 
 
-def test_openrouter_daily_cap_without_reset_header_parks_until_utc_midnight():
+def test_openrouter_daily_cap_without_reset_header_parks_until_utc_midnight() -> None:
     error = classify(
         429,
         {},
@@ -113,7 +114,7 @@ def test_openrouter_daily_cap_without_reset_header_parks_until_utc_midnight():
     assert error.until_epoch == NEXT_UTC_MIDNIGHT
 
 
-def test_openrouter_relayed_upstream_429_older_form_is_per_model():
+def test_openrouter_relayed_upstream_429_older_form_is_per_model() -> None:
     error = classify(
         429,
         {},
@@ -141,7 +142,7 @@ def test_openrouter_relayed_upstream_429_older_form_is_per_model():
     assert "Venice: qwen/qwen3-coder:free is temporarily rate-limited upstream" in error.message
 
 
-def test_openrouter_relayed_google_body_yields_its_retry_delay():
+def test_openrouter_relayed_google_body_yields_its_retry_delay() -> None:
     raw = json.dumps(
         {
             "error": {
@@ -171,7 +172,7 @@ def test_openrouter_relayed_google_body_yields_its_retry_delay():
     assert not error.provider_wide
 
 
-def test_openrouter_availability_capacity_exhausted_uses_retry_after():
+def test_openrouter_availability_capacity_exhausted_uses_retry_after() -> None:
     error = classify(
         429,
         {},
@@ -197,7 +198,7 @@ def test_openrouter_availability_capacity_exhausted_uses_retry_after():
     assert not error.provider_wide
 
 
-def test_openrouter_free_variant_ended_takes_the_model_out():
+def test_openrouter_free_variant_ended_takes_the_model_out() -> None:
     error = classify(
         404,
         {},
@@ -222,7 +223,7 @@ def test_openrouter_free_variant_ended_takes_the_model_out():
     assert "free variant ended" in error.message
 
 
-def test_openrouter_privacy_restricted_names_the_cause():
+def test_openrouter_privacy_restricted_names_the_cause() -> None:
     error = classify(
         404,
         {},
@@ -241,7 +242,7 @@ def test_openrouter_privacy_restricted_names_the_cause():
     assert "privacy" in error.message
 
 
-def test_openrouter_negative_balance_402_even_on_free_models():
+def test_openrouter_negative_balance_402_even_on_free_models() -> None:
     error = classify(
         402,
         {},
@@ -262,7 +263,7 @@ def test_openrouter_negative_balance_402_even_on_free_models():
     assert error.provider_wide  # the balance is the account's
 
 
-def test_openrouter_moderation_403_fails_over_without_long_cooldown():
+def test_openrouter_moderation_403_fails_over_without_long_cooldown() -> None:
     error = classify(
         403,
         {},
@@ -288,7 +289,7 @@ def test_openrouter_moderation_403_fails_over_without_long_cooldown():
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_wrong_key_cools_down_for_long(status):
+def test_wrong_key_cools_down_for_long(status: int) -> None:
     error = classify(
         status, {}, body({"error": {"code": status, "message": "No auth credentials found"}}), now=NOW
     )
@@ -297,7 +298,7 @@ def test_wrong_key_cools_down_for_long(status):
     assert "key" in error.message
 
 
-def test_openrouter_502_provider_error_is_server_error():
+def test_openrouter_502_provider_error_is_server_error() -> None:
     error = classify(
         502,
         {},
@@ -317,19 +318,19 @@ def test_openrouter_502_provider_error_is_server_error():
 
 
 @pytest.mark.parametrize("status", [408, 500, 502, 503, 504, 529])
-def test_timeouts_and_5xx_are_server_errors(status):
+def test_timeouts_and_5xx_are_server_errors(status: int) -> None:
     error = classify(status, {}, b"", now=NOW)
     assert isinstance(error, UpstreamServerError)
     assert error.upstream_status == status
 
 
-def test_503_keeps_retry_after():
+def test_503_keeps_retry_after() -> None:
     error = classify(503, {"Retry-After": "7"}, b"Service Unavailable", now=NOW)
     assert isinstance(error, UpstreamServerError)
     assert error.retry_after_s == 7
 
 
-def test_html_error_page_is_not_quoted():
+def test_html_error_page_is_not_quoted() -> None:
     error = classify(502, {}, b"<html><body><h1>502 Bad Gateway</h1></body></html>", now=NOW)
     assert isinstance(error, UpstreamServerError)
     assert "<" not in error.message
@@ -374,7 +375,7 @@ def gemini_429(quota_id: str, message: str, retry_delay: str = "47s") -> bytes:
     )
 
 
-def test_gemini_per_minute_quota_cools_for_its_retry_delay():
+def test_gemini_per_minute_quota_cools_for_its_retry_delay() -> None:
     error = classify(
         429,
         {},
@@ -390,7 +391,7 @@ def test_gemini_per_minute_quota_cools_for_its_retry_delay():
     assert not error.provider_wide
 
 
-def test_gemini_per_day_quota_parks_until_pacific_midnight():
+def test_gemini_per_day_quota_parks_until_pacific_midnight() -> None:
     error = classify(
         429,
         {},
@@ -409,7 +410,7 @@ def test_gemini_per_day_quota_parks_until_pacific_midnight():
     assert (local.hour, local.minute) == (0, 0)
 
 
-def test_gemini_limit_zero_means_no_free_tier():
+def test_gemini_limit_zero_means_no_free_tier() -> None:
     error = classify(
         429,
         {},
@@ -424,7 +425,7 @@ def test_gemini_limit_zero_means_no_free_tier():
     assert error.retry_after_s == GONE_COOLDOWN_S
 
 
-def test_gemini_bad_key_400_is_a_key_problem_not_a_rejected_request():
+def test_gemini_bad_key_400_is_a_key_problem_not_a_rejected_request() -> None:
     error = classify(
         400,
         {},
@@ -452,7 +453,7 @@ def test_gemini_bad_key_400_is_a_key_problem_not_a_rejected_request():
     assert error.retry_after_s == LONG_COOLDOWN_S
 
 
-def test_gemini_unknown_field_400_is_relayed_with_its_body():
+def test_gemini_unknown_field_400_is_relayed_with_its_body() -> None:
     payload = [
         {
             "error": {
@@ -483,20 +484,20 @@ GROQ_TPM = {
 }
 
 
-def test_groq_retry_after_header_wins_over_the_body_hint():
+def test_groq_retry_after_header_wins_over_the_body_hint() -> None:
     error = classify(429, {"retry-after": "4"}, body(GROQ_TPM), now=NOW)
     assert isinstance(error, RateLimited)
     assert error.retry_after_s == 4
 
 
-def test_groq_body_hint_without_header():
+def test_groq_body_hint_without_header() -> None:
     error = classify(429, {}, body(GROQ_TPM), now=NOW)
     assert isinstance(error, RateLimited)
     assert error.retry_after_s == 3.5
     assert error.until_epoch is None
 
 
-def test_groq_requests_per_day_parks_until_the_hinted_time():
+def test_groq_requests_per_day_parks_until_the_hinted_time() -> None:
     message = (
         "Rate limit reached for model `openai/gpt-oss-120b` in organization `org_01` service tier "
         "`on_demand` on requests per day (RPD): Limit 1000, Used 1000, Requested 1. "
@@ -513,7 +514,7 @@ def test_groq_requests_per_day_parks_until_the_hinted_time():
     assert not error.provider_wide
 
 
-def test_groq_decommissioned_model_400_takes_the_model_out():
+def test_groq_decommissioned_model_400_takes_the_model_out() -> None:
     error = classify(
         400,
         {},
@@ -555,13 +556,13 @@ def test_groq_decommissioned_model_400_takes_the_model_out():
         },
     ],
 )
-def test_context_too_long_for_this_backend_fails_over(payload):
+def test_context_too_long_for_this_backend_fails_over(payload: dict[str, Any]) -> None:
     error = classify(400, {}, body(payload), now=NOW)
     assert type(error) is UpstreamClientError
     assert error.retry_after_s is None
 
 
-def test_groq_413_single_request_over_tpm_fails_over():
+def test_groq_413_single_request_over_tpm_fails_over() -> None:
     error = classify(
         413,
         {},
@@ -585,12 +586,12 @@ def test_groq_413_single_request_over_tpm_fails_over():
     assert error.tpm_limit == 8000
 
 
-def test_groq_tpm_429_states_the_limit():
+def test_groq_tpm_429_states_the_limit() -> None:
     error = classify(429, {}, body(GROQ_TPM), now=NOW)
     assert isinstance(error, RateLimited) and error.tpm_limit == 8000
 
 
-def test_a_413_for_the_body_size_is_not_a_token_budget():
+def test_a_413_for_the_body_size_is_not_a_token_budget() -> None:
     error = classify(413, {}, b'{"error": {"message": "payload too large"}}', now=NOW)
     assert type(error) is UpstreamClientError and error.tpm_limit is None
 
@@ -607,7 +608,7 @@ CEREBRAS_HEADERS = {
 }
 
 
-def test_cerebras_unwrapped_429_uses_the_empty_bucket_reset():
+def test_cerebras_unwrapped_429_uses_the_empty_bucket_reset() -> None:
     error = classify(
         429,
         CEREBRAS_HEADERS,
@@ -626,7 +627,7 @@ def test_cerebras_unwrapped_429_uses_the_empty_bucket_reset():
     assert "Tokens per minute" in error.message
 
 
-def test_cerebras_empty_day_bucket_parks_until_its_reset():
+def test_cerebras_empty_day_bucket_parks_until_its_reset() -> None:
     headers = {
         **CEREBRAS_HEADERS,
         "x-ratelimit-remaining-requests-day": "0",
@@ -649,7 +650,7 @@ def test_cerebras_empty_day_bucket_parks_until_its_reset():
     assert error.until_epoch == pytest.approx(NOW + 33011.382867097855)
 
 
-def test_cerebras_queue_exceeded_is_overload_not_a_rate_limit():
+def test_cerebras_queue_exceeded_is_overload_not_a_rate_limit() -> None:
     error = classify(
         429,
         {},
@@ -670,7 +671,7 @@ def test_cerebras_queue_exceeded_is_overload_not_a_rate_limit():
 
 
 @pytest.mark.parametrize("code", [4006, 3036])
-def test_cloudflare_daily_neurons_park_the_account_until_utc_midnight(code):
+def test_cloudflare_daily_neurons_park_the_account_until_utc_midnight(code: int) -> None:
     error = classify(
         429,
         {},
@@ -695,7 +696,7 @@ def test_cloudflare_daily_neurons_park_the_account_until_utc_midnight(code):
     assert error.until_epoch == NEXT_UTC_MIDNIGHT
 
 
-def test_cloudflare_capacity_3040_is_server_side():
+def test_cloudflare_capacity_3040_is_server_side() -> None:
     error = classify(
         429,
         {},
@@ -708,7 +709,7 @@ def test_cloudflare_capacity_3040_is_server_side():
 # ---- others -------------------------------------------------------------------------------------
 
 
-def test_mistral_429_is_rate_limited():
+def test_mistral_429_is_rate_limited() -> None:
     error = classify(
         429,
         {"x-ratelimit-remaining-req-minute": "0", "x-ratelimit-limit-req-minute": "60"},
@@ -719,7 +720,7 @@ def test_mistral_429_is_rate_limited():
     assert error.retry_after_s is None
 
 
-def test_openai_style_insufficient_quota_429_is_not_a_short_rate_limit():
+def test_openai_style_insufficient_quota_429_is_not_a_short_rate_limit() -> None:
     error = classify(
         429,
         {},
@@ -738,7 +739,7 @@ def test_openai_style_insufficient_quota_429_is_not_a_short_rate_limit():
     assert error.retry_after_s == LONG_COOLDOWN_S
 
 
-def test_hf_402_credit_spent():
+def test_hf_402_credit_spent() -> None:
     error = classify(
         402,
         {},
@@ -749,7 +750,7 @@ def test_hf_402_credit_spent():
     assert "monthly included credits" in error.message
 
 
-def test_anthropic_reset_headers_rfc3339():
+def test_anthropic_reset_headers_rfc3339() -> None:
     reset = datetime.fromtimestamp(NOW + 20, UTC).isoformat().replace("+00:00", "Z")
     error = classify(
         429,
@@ -766,33 +767,33 @@ def test_anthropic_reset_headers_rfc3339():
     assert error.retry_after_s == pytest.approx(20)
 
 
-def test_retry_after_http_date():
+def test_retry_after_http_date() -> None:
     when = datetime.fromtimestamp(NOW + 90, UTC)
     error = classify(429, {"Retry-After": format_datetime(when, usegmt=True)}, b"", now=NOW)
     assert isinstance(error, RateLimited)
     assert error.retry_after_s == pytest.approx(90)
 
 
-def test_retry_after_ms_header():
+def test_retry_after_ms_header() -> None:
     error = classify(429, {"retry-after-ms": "1500"}, b"", now=NOW)
     assert isinstance(error, RateLimited)
     assert error.retry_after_s == 1.5
 
 
-def test_retry_after_in_the_past_is_zero_not_negative():
+def test_retry_after_in_the_past_is_zero_not_negative() -> None:
     when = datetime.fromtimestamp(NOW - 90, UTC)
     error = classify(429, {"Retry-After": format_datetime(when, usegmt=True)}, b"", now=NOW)
     assert error.retry_after_s == 0
 
 
-def test_case_insensitive_multidict_headers():
+def test_case_insensitive_multidict_headers() -> None:
     headers = CIMultiDictProxy(CIMultiDict([("RETRY-AFTER", "9"), ("Content-Type", "text/plain")]))
     error = classify(429, headers, b"slow down", now=NOW)
     assert error.retry_after_s == 9
 
 
 @pytest.mark.parametrize("status", [400, 422])
-def test_invalid_request_is_rejected_with_status_and_body(status):
+def test_invalid_request_is_rejected_with_status_and_body(status: int) -> None:
     payload = {"error": {"message": "messages: field required", "type": "invalid_request_error"}}
     error = classify(status, {}, body(payload), now=NOW)
     assert isinstance(error, UpstreamRejected)
@@ -801,35 +802,35 @@ def test_invalid_request_is_rejected_with_status_and_body(status):
     assert error.body == payload
 
 
-def test_rejected_non_json_body_is_none():
+def test_rejected_non_json_body_is_none() -> None:
     error = classify(400, {}, b"bad request", now=NOW)
     assert isinstance(error, UpstreamRejected)
     assert error.body is None
     assert "bad request" in error.message
 
 
-def test_fastapi_detail_is_the_message():
+def test_fastapi_detail_is_the_message() -> None:
     error = classify(422, {}, body({"detail": "model field required"}), now=NOW)
     assert isinstance(error, UpstreamRejected)
     assert error.message.endswith("model field required")
 
 
-def test_gone_410():
+def test_gone_410() -> None:
     error = classify(410, {}, b"", now=NOW)
     assert type(error) is UpstreamClientError
     assert error.retry_after_s == GONE_COOLDOWN_S
 
 
-def test_other_4xx_is_client_error():
+def test_other_4xx_is_client_error() -> None:
     error = classify(405, {}, b"", now=NOW)
     assert type(error) is UpstreamClientError
 
 
-def test_success_status_is_a_bad_response():
+def test_success_status_is_a_bad_response() -> None:
     assert isinstance(classify(200, {}, b"{}", now=NOW), BadResponse)
 
 
-def test_message_never_carries_keys():
+def test_message_never_carries_keys() -> None:
     secret = "sk-or-v1-0123456789abcdef0123456789abcdef0123456789abcdef"
     error = classify(
         401,
@@ -842,7 +843,7 @@ def test_message_never_carries_keys():
     assert "[redacted]" in error.message
 
 
-def test_message_is_short_and_single_line():
+def test_message_is_short_and_single_line() -> None:
     error = classify(500, {}, body({"error": {"message": "boom\n" * 500}}), now=NOW)
     assert len(error.message) <= 240
     assert "\n" not in error.message
@@ -851,7 +852,7 @@ def test_message_is_short_and_single_line():
 # ---- mid-stream errors ---------------------------------------------------------------------------
 
 
-def test_stream_error_chunk_with_server_code():
+def test_stream_error_chunk_with_server_code() -> None:
     error = classify_stream_error(
         {
             "id": "gen-1",
@@ -868,7 +869,7 @@ def test_stream_error_chunk_with_server_code():
     assert isinstance(error, UpstreamServerError)
 
 
-def test_stream_error_chunk_rate_limited():
+def test_stream_error_chunk_rate_limited() -> None:
     error = classify_stream_error(
         {"error": {"code": 429, "message": "Rate limit exceeded: free-models-per-day"}}, now=NOW
     )
@@ -877,21 +878,21 @@ def test_stream_error_chunk_rate_limited():
     assert error.until_epoch == NEXT_UTC_MIDNIGHT
 
 
-def test_stream_error_chunk_with_only_an_error_type():
+def test_stream_error_chunk_with_only_an_error_type() -> None:
     error = classify_stream_error(
         {"error": {"message": "upstream died", "metadata": {"error_type": "server"}}}, now=NOW
     )
     assert isinstance(error, UpstreamServerError)
 
 
-def test_anthropic_stream_error_events():
+def test_anthropic_stream_error_events() -> None:
     overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     assert isinstance(classify_stream_error(overloaded, now=NOW), UpstreamServerError)
     limited = {"type": "error", "error": {"type": "rate_limit_error", "message": "Too many"}}
     assert isinstance(classify_stream_error(limited, now=NOW), RateLimited)
 
 
-def test_stream_error_chunk_without_code_is_a_stream_error():
+def test_stream_error_chunk_without_code_is_a_stream_error() -> None:
     error = classify_stream_error({"error": {"message": "something broke"}}, now=NOW)
     assert isinstance(error, StreamError)
     assert error.reason is FailureReason.STREAM_ERROR
@@ -901,7 +902,7 @@ def test_stream_error_chunk_without_code_is_a_stream_error():
 # ---- quota headers ------------------------------------------------------------------------------
 
 
-def test_quota_groq_headers():
+def test_quota_groq_headers() -> None:
     quota = quota_from_headers(
         {
             "x-ratelimit-limit-requests": "1000",
@@ -922,7 +923,7 @@ def test_quota_groq_headers():
     assert quota.tokens_limit == 8000  # Groq's TPM
 
 
-def test_quota_cerebras_headers():
+def test_quota_cerebras_headers() -> None:
     quota = quota_from_headers(CEREBRAS_HEADERS, NOW)
     assert quota is not None
     assert quota.day_remaining == 14100
@@ -933,7 +934,7 @@ def test_quota_cerebras_headers():
     assert quota.requests_remaining is None
 
 
-def test_quota_anthropic_headers():
+def test_quota_anthropic_headers() -> None:
     reset = "2026-11-22T10:00:30Z"
     quota = quota_from_headers(
         CIMultiDictProxy(
@@ -958,7 +959,7 @@ def test_quota_anthropic_headers():
     )
 
 
-def test_quota_openrouter_and_mistral_headers():
+def test_quota_openrouter_and_mistral_headers() -> None:
     openrouter = quota_from_headers(
         {"X-RateLimit-Remaining": "3", "X-RateLimit-Reset": str(int((NOW + 60) * 1000))}, NOW
     )
@@ -971,7 +972,7 @@ def test_quota_openrouter_and_mistral_headers():
     assert mistral == Quota(requests_remaining=59, tokens_remaining=499000, tokens_limit=500000)
 
 
-def test_quota_absent():
+def test_quota_absent() -> None:
     assert quota_from_headers({"content-type": "application/json"}, NOW) is None
     assert quota_from_headers({"x-ratelimit-remaining-requests": "many"}, NOW) is None
 
@@ -984,7 +985,7 @@ def test_quota_absent():
     minutes=st.integers(0, 59),
     millis=st.integers(0, 59_999),
 )
-def test_duration_round_trip(hours, minutes, millis):
+def test_duration_round_trip(hours: int, minutes: int, millis: int) -> None:
     seconds = millis / 1000
     text = f"{hours}h{minutes}m{seconds}s" if hours else f"{minutes}m{seconds}s"
     assert parse_duration(text) == pytest.approx(hours * 3600 + minutes * 60 + seconds)
@@ -993,11 +994,11 @@ def test_duration_round_trip(hours, minutes, millis):
 
 
 @pytest.mark.parametrize("text", ["", "soon", "-3", "1x", "m", "1m-2s", "nan", "inf"])
-def test_duration_rejects_garbage(text):
+def test_duration_rejects_garbage(text: str) -> None:
     assert parse_duration(text) is None
 
 
-def test_reset_epoch_forms():
+def test_reset_epoch_forms() -> None:
     assert reset_epoch("1767225600000", NOW) == 1767225600.0  # epoch ms
     assert reset_epoch("1767225600", NOW) == 1767225600.0  # epoch s
     assert reset_epoch("30", NOW) == NOW + 30
@@ -1032,7 +1033,7 @@ header_values = st.one_of(
     ),
     delay=header_values,
 )
-def test_retry_after_is_never_negative_or_unbounded(headers, delay):
+def test_retry_after_is_never_negative_or_unbounded(headers: dict[str, str], delay: str) -> None:
     payload = body(
         [
             {
@@ -1054,7 +1055,7 @@ def test_retry_after_is_never_negative_or_unbounded(headers, delay):
 
 
 @given(status=st.integers(100, 599), raw=st.binary(max_size=300))
-def test_classify_never_raises_on_any_body(status, raw):
+def test_classify_never_raises_on_any_body(status: int, raw: bytes) -> None:
     error = classify(status, {}, raw, now=NOW)
     assert isinstance(error, UpstreamError)
     assert len(error.message) <= 240
@@ -1075,12 +1076,12 @@ def test_classify_never_raises_on_any_body(status, raw):
         max_leaves=12,
     ),
 )
-def test_classify_never_raises_on_odd_json(status, payload):
+def test_classify_never_raises_on_odd_json(status: int, payload: object) -> None:
     assert isinstance(classify(status, {}, body(payload), now=NOW), UpstreamError)
 
 
 @given(now=st.floats(0, 4e9), tz=st.sampled_from(["UTC", "America/Los_Angeles"]))
-def test_next_midnight_is_the_next_local_midnight(now, tz):
+def test_next_midnight_is_the_next_local_midnight(now: float, tz: str) -> None:
     midnight = next_midnight(now, tz)
     assert now < midnight <= now + 25 * 3600
     local = datetime.fromtimestamp(midnight, ZoneInfo(tz))
