@@ -49,7 +49,7 @@ def listed(url: str, **headers: str) -> dict[str, Any]:
     return {m["id"]: m for m in data}
 
 
-def test_openai_shape_matches_the_list(oai: Any, url: str):
+def test_openai_shape_matches_the_list(oai: Any, url: str) -> None:
     everything = listed(url)
     for model_id in ("free", SLASHED, "groq/qwen-small"):
         got = oai.models.retrieve(model_id)
@@ -62,7 +62,7 @@ def test_openai_shape_matches_the_list(oai: Any, url: str):
     assert oai.models.retrieve(SLASHED).owned_by == "openrouter"
 
 
-def test_anthropic_shape_matches_the_list(ant: Any, url: str):
+def test_anthropic_shape_matches_the_list(ant: Any, url: str) -> None:
     everything = listed(url, **{"anthropic-version": "2023-06-01"})
     for model_id in ("free", SLASHED):
         got = ant.models.retrieve(model_id)
@@ -82,7 +82,7 @@ def test_anthropic_shape_matches_the_list(ant: Any, url: str):
     ("qwen-small:free", "groq/qwen-small"),  # the X:free shorthand
 ])
 def test_other_names_resolve_as_requests_do(oai: Any, ant: Any, url: str, asked: str,
-                                            resolves_to: str):
+                                            resolves_to: str) -> None:
     target = listed(url)[resolves_to]
     got = oai.models.retrieve(asked)
     assert got.id == asked and got.model_extra["resolves_to"] == resolves_to
@@ -92,12 +92,16 @@ def test_other_names_resolve_as_requests_do(oai: Any, ant: Any, url: str, asked:
     assert claude.id == asked and claude.model_extra["resolves_to"] == resolves_to
 
 
-def test_unknown_ids_are_404s_in_the_callers_format(oai: Any, ant: Any, url: str):
+def test_unknown_ids_are_404s_in_the_callers_format(oai: Any, ant: Any, url: str) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         oai.models.retrieve("openrouter/no/such:free")
-    assert caught.value.body["type"] in ("not_found_error", "invalid_request_error")
-    assert "does not exist" in caught.value.body["message"]
+    body = caught.value.body
+    assert isinstance(body, dict)
+    assert body["type"] in ("not_found_error", "invalid_request_error")
+    assert "does not exist" in body["message"]
     with pytest.raises(anthropic.NotFoundError) as missing:
         ant.models.retrieve("no-such-model")
-    assert missing.value.body["type"] == "error"
-    assert missing.value.body["error"]["type"] == "not_found_error"
+    body = missing.value.body
+    assert isinstance(body, dict)
+    assert body["type"] == "error"
+    assert body["error"]["type"] == "not_found_error"

@@ -45,7 +45,7 @@ async def post(stack: Stack, body: dict[str, Any]) -> tuple[int, dict[str, str],
         return resp.status, {k.lower(): v for k, v in resp.headers.items()}, await resp.read()
 
 
-async def test_create(stack: Stack, openai_client: Any, route: str):
+async def test_create(stack: Stack, openai_client: Any, route: str) -> None:
     raw = await openai_client.responses.with_raw_response.create(
         model=route, input="hello there", instructions="Be terse.", metadata={"run": "1"})
     response = raw.parse()
@@ -65,7 +65,7 @@ async def test_create(stack: Stack, openai_client: Any, route: str):
     assert "metadata" not in sent or sent["metadata"] != {"run": "1"}
 
 
-async def test_stream_events(stack: Stack, openai_client: Any, route: str):
+async def test_stream_events(stack: Stack, openai_client: Any, route: str) -> None:
     stream = await openai_client.responses.create(model=route, input="stream to me", stream=True)
     events = [event async for event in stream]
     kinds = [e.type for e in events]
@@ -83,7 +83,8 @@ async def test_stream_events(stack: Stack, openai_client: Any, route: str):
     assert upstream_bodies(stack, route)[-1]["stream"] is True
 
 
-async def test_stream_helper_with_a_tool_then_its_result(stack: Stack, openai_client: Any, route: str):
+async def test_stream_helper_with_a_tool_then_its_result(stack: Stack, openai_client: Any,
+                                                          route: str) -> None:
     async with openai_client.responses.stream(
             model=route, input="What is the weather in Oslo?", tools=[WEATHER]) as stream:
         deltas = [e.delta async for e in stream if e.type == "response.function_call_arguments.delta"]
@@ -101,7 +102,7 @@ async def test_stream_helper_with_a_tool_then_its_result(stack: Stack, openai_cl
     assert "What is the weather in Oslo?" in sent and "sunny, 21C" in sent  # the whole history
 
 
-async def test_the_same_history_sent_inline(stack: Stack, openai_client: Any, route: str):
+async def test_the_same_history_sent_inline(stack: Stack, openai_client: Any, route: str) -> None:
     first = await openai_client.responses.create(
         model=route, input="What is the weather in Oslo?", tools=[WEATHER], store=False)
     (call,) = first.output
@@ -119,7 +120,7 @@ class Report(BaseModel):
     tags: list[str]
 
 
-async def test_parse_with_a_pydantic_model(stack: Stack, openai_client: Any, route: str):
+async def test_parse_with_a_pydantic_model(stack: Stack, openai_client: Any, route: str) -> None:
     parsed = await openai_client.responses.parse(
         model=route, input="A report on Rome, please.", text_format=Report)
     report = parsed.output_parsed
@@ -129,20 +130,22 @@ async def test_parse_with_a_pydantic_model(stack: Stack, openai_client: Any, rou
     assert parsed.model in ("oai/gpt-sim", "ant/claude-sim")  # json_schema needed
 
 
-async def test_retrieve_and_delete(stack: Stack, openai_client: Any, route: str):
+async def test_retrieve_and_delete(stack: Stack, openai_client: Any, route: str) -> None:
     created = await openai_client.responses.create(model=route, input="keep me")
     got = await openai_client.responses.retrieve(created.id)
     assert got.model_dump() == created.model_dump()
     await openai_client.responses.delete(created.id)
     with pytest.raises(openai.NotFoundError) as err:
         await openai_client.responses.retrieve(created.id)
-    assert err.value.body["type"] == "invalid_request_error"
-    assert created.id in err.value.body["message"]
+    body = err.value.body
+    assert isinstance(body, dict)
+    assert body["type"] == "invalid_request_error"
+    assert created.id in body["message"]
     with pytest.raises(openai.NotFoundError):
         await openai_client.responses.delete(created.id)
 
 
-async def test_store_false_keeps_nothing(stack: Stack, openai_client: Any, route: str):
+async def test_store_false_keeps_nothing(stack: Stack, openai_client: Any, route: str) -> None:
     created = await openai_client.responses.create(model=route, input="forget me", store=False)
     assert created.store is False
     with pytest.raises(openai.NotFoundError):
@@ -150,12 +153,14 @@ async def test_store_false_keeps_nothing(stack: Stack, openai_client: Any, route
     with pytest.raises(openai.BadRequestError) as err:
         await openai_client.responses.create(model=route, input="more", previous_response_id=created.id)
     assert err.value.status_code == 400
-    assert err.value.body["param"] == "previous_response_id"
-    assert err.value.body["code"] == "previous_response_not_found"
-    assert err.value.body["type"] == "invalid_request_error"
+    body = err.value.body
+    assert isinstance(body, dict)
+    assert body["param"] == "previous_response_id"
+    assert body["code"] == "previous_response_not_found"
+    assert body["type"] == "invalid_request_error"
 
 
-async def test_item_references_resolve_to_stored_items(stack: Stack, openai_client: Any, route: str):
+async def test_item_references_resolve_to_stored_items(stack: Stack, openai_client: Any, route: str) -> None:
     first = await openai_client.responses.create(model=route, input="remember the owl")
     reference = {"type": "item_reference", "id": first.output[0].id}
     second = await openai_client.responses.create(model=route, input=[
@@ -169,7 +174,7 @@ async def test_item_references_resolve_to_stored_items(stack: Stack, openai_clie
     assert orjson.loads(body)["error"]["param"] == "input[1].id"
 
 
-async def test_a_length_stop_is_incomplete(stack: Stack, openai_client: Any, route: str):
+async def test_a_length_stop_is_incomplete(stack: Stack, openai_client: Any, route: str) -> None:
     if route == "to-openai":
         cut = {"id": "chatcmpl-cut", "object": "chat.completion", "created": 1, "model": "gpt-sim",
                "choices": [{"index": 0, "finish_reason": "length",
@@ -187,7 +192,7 @@ async def test_a_length_stop_is_incomplete(stack: Stack, openai_client: Any, rou
     assert upstream_bodies(stack, route)[-1]["max_tokens"] == 4
 
 
-async def test_failover_before_the_first_byte(stack: Stack, openai_client: Any, route: str):
+async def test_failover_before_the_first_byte(stack: Stack, openai_client: Any, route: str) -> None:
     fake_of(stack, route).inject(Fault(status=500))
     raw = await openai_client.responses.with_raw_response.create(model=route, input="try again")
     assert raw.headers["x-freerouter-attempts"] == "2"
@@ -195,7 +200,7 @@ async def test_failover_before_the_first_byte(stack: Stack, openai_client: Any, 
 
 
 async def test_a_stream_broken_midway_ends_with_error_and_failed(stack: Stack, openai_client: Any,
-                                                                  route: str):
+                                                                  route: str) -> None:
     fake_of(stack, route).inject(Fault(kind="midstream_error"))
     stream = await openai_client.responses.create(model=route, input="break please", stream=True)
     events = [event async for event in stream]
@@ -207,8 +212,8 @@ async def test_a_stream_broken_midway_ends_with_error_and_failed(stack: Stack, o
         await openai_client.responses.retrieve(events[0].response.id)
 
 
-async def test_bad_requests_get_openai_errors(stack: Stack, openai_client: Any, route: str):
-    cases = [
+async def test_bad_requests_get_openai_errors(stack: Stack, openai_client: Any, route: str) -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"model": route}, "input"),
         ({"model": route, "input": 7}, "input"),
         ({"model": route, "input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
@@ -233,7 +238,7 @@ async def test_bad_requests_get_openai_errors(stack: Stack, openai_client: Any, 
     assert status == 200, "unknown fields are ignored"
 
 
-async def test_capabilities_route_the_request(stack: Stack, openai_client: Any, route: str):
+async def test_capabilities_route_the_request(stack: Stack, openai_client: Any, route: str) -> None:
     backend = "oai/mini-sim" if route == "to-openai" else "ant/haiku-sim"
     with pytest.raises(openai.BadRequestError) as err:
         await openai_client.responses.create(model=backend, input="hi", tools=[WEATHER])
@@ -250,7 +255,7 @@ async def test_capabilities_route_the_request(stack: Stack, openai_client: Any, 
     assert fallback.model in ("oai/gpt-sim", "ant/claude-sim")
 
 
-async def test_metrics_and_the_access_record(stack: Stack, openai_client: Any, route: str):
+async def test_metrics_and_the_access_record(stack: Stack, openai_client: Any, route: str) -> None:
     await openai_client.responses.create(model=route, input="count me")
     async with aiohttp.ClientSession() as http, http.get(f"{stack.url}/metrics", headers=HEADERS) as resp:
         text = await resp.text()

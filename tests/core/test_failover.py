@@ -6,13 +6,14 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from router.demo.scripted import Behaviour, Fault
 from router.demo.upstream import FakeUpstream
 from tests.clock import FakeClock
 from tests.harness import Harness, provider
 
-USER = [{"role": "user", "content": "hello"}]
+USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
 
 
 def two_backends(h: Harness, timeout_s: float = 5, **route: object) -> openai.OpenAI:
@@ -50,11 +51,13 @@ def test_failure_before_first_byte_fails_over(h: Harness, fault: Fault, stream: 
                                                             stream=stream)
     assert raw.headers["x-freerouter-backend"] == "second/m"
     assert raw.headers["x-freerouter-attempts"] == "2"
+    parsed = raw.parse()
     if stream:
-        chunks = list(raw.parse())
-        assert {c.model for c in chunks} == {"second/m"}
+        assert isinstance(parsed, openai.Stream)
+        assert {c.model for c in parsed} == {"second/m"}
     else:
-        assert raw.parse().model == "second/m"
+        assert isinstance(parsed, ChatCompletion)
+        assert parsed.model == "second/m"
 
 
 def test_truncated_stream_before_content_fails_over(h: Harness) -> None:
@@ -84,7 +87,8 @@ def test_upstream_400_is_relayed_not_failed_over(h: Harness) -> None:
                                                    b'"type": "invalid_request_error"}}'))
     with pytest.raises(openai.BadRequestError) as err:
         client.chat.completions.create(model="free", messages=USER)
-    assert "bad temperature" in err.value.body["message"]
+    body = err.value.body
+    assert isinstance(body, dict) and "bad temperature" in body["message"]
     assert not h.fakes["second"].chat_requests
 
 
@@ -95,8 +99,10 @@ def test_every_candidate_failed_is_502_with_the_last_reason(h: Harness) -> None:
     with pytest.raises(openai.InternalServerError) as err:
         client.chat.completions.create(model="free", messages=USER)
     assert err.value.status_code == 502
-    assert err.value.body["type"] == "upstream_error"
-    assert "second/m" in err.value.body["message"]
+    body = err.value.body
+    assert isinstance(body, dict)
+    assert body["type"] == "upstream_error"
+    assert "second/m" in body["message"]
     assert err.value.response.headers["x-freerouter-attempts"] == "2"
 
 

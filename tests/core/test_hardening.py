@@ -7,19 +7,21 @@ import asyncio
 import io
 import json
 import os
+from typing import Any
 
 import httpx
 import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from openai.types.chat import ChatCompletionMessageParam
 
 from router import logs
 from router.demo.scripted import Fault
 from router.demo.upstream import FakeUpstream
 from tests.harness import Harness, provider
 
-USER = [{"role": "user", "content": "hello"}]
+USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
 CLIENT_KEYS = {"CK": "alice:sk-client-alice-0001,bob:sk-client-bob-0002"}
 
 
@@ -98,8 +100,8 @@ def test_deep_json_and_too_many_messages_are_refused(h: Harness) -> None:
     many = {"model": "free", "messages": [{"role": "user", "content": "x"}] * 100_001}
     r = httpx.post(f"{url}/v1/chat/completions", json=many, timeout=30)
     assert r.status_code in (400, 413)
-    nested_tool = {"type": "function", "function": {"name": "f", "parameters": {}}}
-    node: dict = nested_tool["function"]["parameters"]
+    nested_tool: dict[str, Any] = {"type": "function", "function": {"name": "f", "parameters": {}}}
+    node: dict[str, Any] = nested_tool["function"]["parameters"]
     for _ in range(900):
         node["items"] = {}
         node = node["items"]
@@ -262,7 +264,7 @@ def test_fuzzed_bodies_never_get_a_500(h: Harness) -> None:
 
     @settings(max_examples=150, suppress_health_check=list(HealthCheck), deadline=None)
     @given(body)
-    def check(payload: dict) -> None:
+    def check(payload: dict[str, Any]) -> None:
         for path in ("/v1/chat/completions", "/v1/messages"):
             r = client.post(f"{url}{path}", json=payload)
             assert r.status_code < 500 or r.status_code in (502, 503, 529), (path, payload, r.text)
@@ -319,7 +321,7 @@ def test_every_answer_carries_a_request_id(h: Harness) -> None:
 def test_hostile_keys_and_model_lists(h: Harness) -> None:
     url = keyed(h)
     r = httpx.post(f"{url}/v1/chat/completions", json={"model": "free", "messages": USER},
-                   headers={"Authorization": b"Bearer \xff\xfe"})  # not UTF-8
+                   headers={b"Authorization": b"Bearer \xff\xfe"})  # not UTF-8
     assert r.status_code == 401
     r = httpx.post(f"{url}/v1/chat/completions", json={"model": "free", "messages": USER},
                    headers={"Authorization": "Bearer", "x-api-key": "sk-client-bob-0002"})
@@ -376,7 +378,7 @@ def test_fuzzed_responses_bodies_never_get_a_500(h: Harness) -> None:
 
     @settings(max_examples=150, suppress_health_check=list(HealthCheck), deadline=None)
     @given(responses_body)
-    def check(payload: dict) -> None:
+    def check(payload: dict[str, Any]) -> None:
         r = client.post(f"{url}/v1/responses", json=payload)
         assert r.status_code < 500 or r.status_code in (502, 503), (payload, r.text)
         assert r.headers["content-type"].startswith(("application/json", "text/event-stream"))

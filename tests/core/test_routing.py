@@ -9,6 +9,12 @@ from collections import Counter
 import httpx
 import openai
 import pytest
+from openai.types.chat import (
+    ChatCompletionMessageFunctionToolCall,
+    ChatCompletionMessageParam,
+    ChatCompletionToolParam,
+)
+from openai.types.chat.completion_create_params import ResponseFormat
 
 from router.demo.scripted import Fault
 from tests.harness import Harness, fake, provider
@@ -30,7 +36,7 @@ def pool(h: Harness, **route: object) -> openai.OpenAI:
 
 def test_free_is_spread_across_backends_and_reports_who_served(h: Harness) -> None:
     client = pool(h)
-    served = Counter()
+    served: Counter[str] = Counter()
     for _ in range(60):
         raw = client.chat.completions.with_raw_response.create(
             model="free", messages=[{"role": "user", "content": "hi"}])
@@ -88,19 +94,22 @@ def test_async_client(h: Harness) -> None:
 
 def test_tools_request_never_reaches_a_backend_without_tools(h: Harness) -> None:
     client = pool(h)
-    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
-        "type": "object", "properties": {"city": {"type": "string"}}}}}]
+    tools: list[ChatCompletionToolParam] = [
+        {"type": "function", "function": {"name": "get_weather", "parameters": {
+            "type": "object", "properties": {"city": {"type": "string"}}}}}]
     for _ in range(30):
         r = client.chat.completions.create(model="free", tools=tools,
                                            messages=[{"role": "user", "content": "weather?"}])
         assert r.model in {"a/small", "b/big"}
-        assert r.choices[0].message.tool_calls[0].function.name == "get_weather"
+        calls = r.choices[0].message.tool_calls
+        assert calls is not None and isinstance(calls[0], ChatCompletionMessageFunctionToolCall)
+        assert calls[0].function.name == "get_weather"
     assert not [r for r in h.fakes["a"].chat_requests if r.body["model"] == "eyes"]
 
 
 def test_tool_turns_in_history_need_tools(h: Harness) -> None:
     client = pool(h)
-    history = [
+    history: list[ChatCompletionMessageParam] = [
         {"role": "user", "content": "weather?"},
         {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function",
          "function": {"name": "get_weather", "arguments": "{}"}}]},
@@ -112,10 +121,11 @@ def test_tool_turns_in_history_need_tools(h: Harness) -> None:
 
 def test_images_and_json_schema_pick_the_capable_backend(h: Harness) -> None:
     client = pool(h)
-    image = [{"role": "user", "content": [
+    image: list[ChatCompletionMessageParam] = [{"role": "user", "content": [
         {"type": "text", "text": "what is this?"},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]
-    schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    schema: ResponseFormat = {"type": "json_schema",
+                              "json_schema": {"name": "x", "schema": {"type": "object"}}}
     for _ in range(10):
         assert client.chat.completions.create(model="free", messages=image).model == "a/eyes"
         assert client.chat.completions.create(
@@ -135,6 +145,7 @@ def test_no_capable_backend_is_400_naming_each_missing_capability(h: Harness) ->
                 {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}])
     assert err.value.status_code == 400
     body = err.value.body
+    assert isinstance(body, dict)
     assert body["type"] == "invalid_request_error"
     assert "json_object" in body["message"] and "vision" in body["message"]
 
@@ -150,7 +161,8 @@ def test_context_length_filters_and_max_tokens_is_clamped_not_a_filter(h: Harnes
     with pytest.raises(openai.BadRequestError) as err:
         client.chat.completions.create(model="free", messages=[
             {"role": "user", "content": "word " * 200000}])
-    assert "context_length" in err.value.body["message"]
+    body = err.value.body
+    assert isinstance(body, dict) and "context_length" in body["message"]
 
 
 def test_direct_backend_alias_and_free_suffix_resolution(h: Harness) -> None:
@@ -173,15 +185,18 @@ def test_capabilities_are_checked_for_a_backend_asked_directly(h: Harness) -> No
     with pytest.raises(openai.BadRequestError) as err:
         client.chat.completions.create(model="a/eyes", tools=[{"type": "function", "function": {
             "name": "f"}}], messages=[{"role": "user", "content": "x"}])
-    assert "tools" in err.value.body["message"]
+    body = err.value.body
+    assert isinstance(body, dict) and "tools" in body["message"]
 
 
 def test_unknown_model_is_404_listing_what_exists(h: Harness) -> None:
     client = pool(h)
     with pytest.raises(openai.NotFoundError) as err:
         client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
-    assert "free" in err.value.body["message"] and "b/big" in err.value.body["message"]
-    assert err.value.body["code"] == "model_not_found"
+    body = err.value.body
+    assert isinstance(body, dict)
+    assert "free" in body["message"] and "b/big" in body["message"]
+    assert body["code"] == "model_not_found"
 
 
 def test_models_fallback_list_is_tried_in_order(h: Harness) -> None:
@@ -197,8 +212,9 @@ def test_models_fallback_list_is_tried_in_order(h: Harness) -> None:
 
 def test_models_list_without_model(h: Harness) -> None:
     client = pool(h)
-    r = client.chat.completions.create(model=None, extra_body={"models": ["b/big"]},  # type: ignore[arg-type]
-                                       messages=[{"role": "user", "content": "x"}])
+    # The SDK's types insist on `model`; the router takes `models` alone, as OpenRouter does.
+    r = client.chat.completions.create(  # type: ignore[call-overload]
+        model=None, extra_body={"models": ["b/big"]}, messages=[{"role": "user", "content": "x"}])
     assert r.model == "b/big"
 
 
@@ -208,7 +224,8 @@ def test_v1_models_lists_routes_and_backends(h: Harness) -> None:
     assert set(listed) == {"free", "a/small", "a/eyes", "b/big"}
     assert listed["free"].owned_by == "freerouter"
     assert listed["b/big"].owned_by == "b"
-    assert listed["b/big"].model_extra["capabilities"] == ["json_object", "tools"]
+    extra = listed["b/big"].model_extra
+    assert extra is not None and extra["capabilities"] == ["json_object", "tools"]
 
 
 @pytest.mark.parametrize(("payload", "headers", "status", "needle"), [

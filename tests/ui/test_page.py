@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from functools import partial
+from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from router.demo.upstream import Fault
+from router.demo.scripted import Fault
 from tests.ui.conftest import BACKENDS, CLIENT_KEY, Recorder, Rig
 
 LIVE_S = 10_000  # ms: several polls (every 1.5 s) on a loaded machine
@@ -135,7 +137,7 @@ def test_the_playground_streams_an_answer_and_names_its_backend(
 
     # Stall the stream halfway: what the page shows by then arrived as a stream.
     for fake in rig.fakes.values():
-        rig.h.call(lambda fake=fake: fake.inject(Fault(kind="stall")))
+        rig.h.call(partial(fake.inject, Fault(kind="stall")))
     prompt = f"tell me about {uuid.uuid4().hex}"
     ask(page, prompt)
     expect(page.locator("#answer")).to_contain_text("Hello from m!")
@@ -151,7 +153,8 @@ def test_the_playground_streams_an_answer_and_names_its_backend(
     expect(page.locator("#attempts")).to_have_text("1")
     chat = [r for r in recorder.requests if r.url.endswith("/v1/chat/completions")]
     assert len(chat) == 1 and chat[0].method == "POST"
-    assert chat[0].post_data_json["stream"] is True
+    sent = chat[0].post_data_json
+    assert sent is not None and sent["stream"] is True
 
     # The recent list shows it, answered (the page read the stream to its end: no 499).
     newest = page.locator("#requests tbody tr").first
@@ -169,7 +172,7 @@ def test_a_backend_asked_for_by_id_serves_and_failed_attempts_are_counted(
     expect(page.locator("#served-by")).to_have_text("beta/m")
     expect(page.locator("#attempts")).to_have_text("1")
     for fake in rig.fakes.values():
-        rig.h.call(lambda fake=fake: fake.inject(Fault(status=503)))
+        rig.h.call(partial(fake.inject, Fault(status=503)))
     ask(page, "again", model="free")  # each backend fails once, before the first byte
     expect(page.locator("#attempts")).to_have_text("2")
     expect(page.locator("#play-error")).to_contain_text("503")
@@ -245,7 +248,7 @@ def test_the_page_uses_its_own_origin_only_and_no_server_banner(
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_both_themes_and_the_keyboard_work(page: Page, rig: Rig, scheme: str) -> None:
+def test_both_themes_and_the_keyboard_work(page: Page, rig: Rig, scheme: Literal["light", "dark"]) -> None:
     page.emulate_media(color_scheme=scheme)
     unlock(page, rig)
     expect(page.locator("tr[data-backend]")).to_have_count(len(BACKENDS))
