@@ -17,6 +17,7 @@ from router.appkeys import METRICS
 from router.config import parse
 from router.demo.anthropic_upstream import FakeAnthropicUpstream
 from router.demo.scripted import Behaviour, Fault
+from router.demo.token_limits import Charge
 from router.demo.upstream import FakeUpstream
 from router.errors import NoCapableBackend
 from router.plugins import load_plugins
@@ -176,7 +177,9 @@ async def test_remaining_token_headers_correct_what_is_left(rig_factory: RigFact
     assert (await rig.budget("groq/m"))["tpm_left"] == 6000 - used
     # Another client of the same account spends most of the minute behind our back.
     minute = upstream.token_minutes["m"]
-    minute.settle(minute.admit(4000, {"max_tokens": 1}), 4000)  # type: ignore[arg-type]
+    charge = minute.admit(4000, {"max_tokens": 1})
+    assert isinstance(charge, Charge)
+    minute.settle(charge, 4000)
     rig.clock.advance(1)
     status, headers, _ = await rig.chat("hello", max_tokens=50)
     assert headers["x-freerouter-backend"] == "groq/m"

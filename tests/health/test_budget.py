@@ -41,7 +41,8 @@ def done(pending: Awaitable[T]) -> T:
     try:
         next(coro)
     except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+        value: T = stop.value
+        return value
     raise AssertionError("the memory store waited on something")
 
 

@@ -5,6 +5,7 @@ timed so that any replica reads it the same."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -31,9 +32,8 @@ class Replica:
         self.shared = SharedCooldowns(store, clock)
         self.tracker = HealthTracker(clock, on_cooling=self.shared.publish)
 
-    def fail(self, b: Backend, reason: R, **kw: object) -> None:
-        self.tracker.record(Outcome(b.id, ok=False, reason=reason, **kw),  # type: ignore[arg-type]
-                            b.provider)
+    def fail(self, b: Backend, reason: R, **kw: Any) -> None:
+        self.tracker.record(Outcome(b.id, ok=False, reason=reason, **kw), b.provider)
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ announced to and applied from other replicas."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
@@ -16,9 +18,9 @@ from tests.clock import FakeClock
 R = FailureReason
 
 
-def backend(provider: str = "p", model: str = "m", **kw: object) -> Backend:
+def backend(provider: str = "p", model: str = "m", **kw: Any) -> Backend:
     return Backend(id=f"{provider}/{model}", provider=provider, model=model, api=Api.OPENAI,
-                   capabilities=frozenset(), context_length=8192, **kw)  # type: ignore[arg-type]
+                   capabilities=frozenset(), context_length=8192, **kw)
 
 
 A, B, C, D = backend("a"), backend("b"), backend("c"), backend("d")
@@ -39,8 +41,8 @@ def ok(t: HealthTracker, b: Backend, latency: float = 0.2, probe: bool = False) 
     t.record(Outcome(b.id, ok=True, latency_s=latency, probe=probe), b.provider)
 
 
-def fail(t: HealthTracker, b: Backend, reason: R = R.SERVER_ERROR, **kw: object) -> None:
-    t.record(Outcome(b.id, ok=False, reason=reason, **kw), b.provider)  # type: ignore[arg-type]
+def fail(t: HealthTracker, b: Backend, reason: R = R.SERVER_ERROR, **kw: Any) -> None:
+    t.record(Outcome(b.id, ok=False, reason=reason, **kw), b.provider)
 
 
 def ids(t: HealthTracker, *backends: Backend, exclude: tuple[str, ...] = ()) -> set[str]:
@@ -346,7 +348,8 @@ def test_status_row_has_every_field_but_the_budget(clock: FakeClock) -> None:
         "latency_ms_p50": 412.0, "error_rate": 0.5, "cooldown_s": 9.0,
         "cooldown_reason": "rate_limited", "requests": 2, "failures": 1, "inflight": 1,
     }
-    assert 0.0 <= row["score"] <= 1.0  # type: ignore[operator]
+    score = row["score"]
+    assert isinstance(score, float) and 0.0 <= score <= 1.0
 
 
 # -- cooldowns shared with other replicas --------------------------------------------------------

@@ -23,7 +23,7 @@ from router.errors import (
 )
 from router.types import Api, Backend
 from router.upstream import ProviderSettings, UpstreamRequest
-from tests.mock_transport import MockResponse, MockTransport, Sent
+from tests.mock_transport import Handler, MockResponse, MockTransport, Sent
 
 NOW = 1_800_000_000.0
 BACKEND = Backend("p/m", "p", "m", Api.OPENAI, frozenset(), 8192)
@@ -63,8 +63,8 @@ def test_ours_and_cancellation_pass_through() -> None:
     assert isinstance(map_exception(KeyboardInterrupt()), KeyboardInterrupt)
 
 
-def _provider(handler: object) -> tuple[OpenAIProvider, MockTransport]:
-    transport = MockTransport(handler)  # type: ignore[arg-type]
+def _provider(handler: Handler) -> tuple[OpenAIProvider, MockTransport]:
+    transport = MockTransport(handler)
     settings = ProviderSettings("p", "http://upstream/v1", "sk-upstream", 5.0, 5.0,
                                 wall=lambda: NOW)
     return OpenAIProvider(settings, transport), transport

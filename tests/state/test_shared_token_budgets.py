@@ -14,7 +14,7 @@ from bench.redis_server import RedisServer
 from router.demo.scripted import Behaviour, Fault
 from router.demo.upstream import FakeUpstream
 from tests.clock import FakeClock
-from tests.token_rig import BIG, MEDIUM, Client, Rig, RigFactory, Server, groq, model, until
+from tests.token_rig import BIG, MEDIUM, Client, Rig, RigFactory, Server, Upstream, groq, model, until
 
 
 @pytest.fixture
@@ -25,9 +25,9 @@ async def rig_factory(aiohttp_server: Server, aiohttp_client: Client,
     await factory.aclose()
 
 
-async def replicas(factory: RigFactory, server: RedisServer, *upstreams: object,
+async def replicas(factory: RigFactory, server: RedisServer, *upstreams: Upstream,
                    handler_cancellation: bool = False) -> tuple[Rig, Rig]:
-    started = await factory.upstreams(*upstreams)  # type: ignore[arg-type]
+    started = await factory.upstreams(*upstreams)
     state = {"backend": "redis", "key_prefix": f"tok-{uuid.uuid4().hex[:8]}:",
              "timeout_ms": 2000}  # a loaded test machine must not look like an outage
     env = {"FREEROUTER_REDIS_URL": server.url}
