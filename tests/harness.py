@@ -60,10 +60,10 @@ class Harness:
                clock: Clock | None = None, seed: int = 1,
                sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> str:
         plugins = load_plugins()
-        self.config = parse(raw, env or {}, list(plugins.strategies), {})
+        self.config = config = parse(raw, env or {}, list(plugins.strategies), {})
 
         async def start() -> int:
-            self.app = create_app(self.config, plugins, clock=clock, rng=random.Random(seed),
+            self.app = create_app(config, plugins, clock=clock, rng=random.Random(seed),
                                   sleep=sleep)
             return await self._start(self.app)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import BaseRunner, TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer
 
 from router.app import create_app
 from router.config import parse
@@ -29,7 +29,7 @@ BIG = "word " * 16_000
 # About 1000 by the estimate; the fakes count each short word as one token: 667.
 MEDIUM = "hello " * 667
 # (provider name, its fake, its [[providers]] keys beyond name, api and base_url)
-Upstream = tuple[str, ScriptedUpstream, Mapping[str, Any]]
+Upstream = tuple[str, FakeUpstream | FakeAnthropicUpstream, Mapping[str, Any]]
 
 
 def groq(tpm: int = 6000, **behaviour: Any) -> FakeUpstream:
@@ -75,7 +75,7 @@ class WithoutCancellation(TestServer):
     """A test server that runs handlers as `freerouter serve` does: one whose client left goes
     on until a write fails (aiohttp's TestServer cancels it)."""
 
-    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
         return web.AppRunner(self.app, **{**kwargs, "handler_cancellation": False})
 
 
@@ -118,7 +118,7 @@ class RigFactory:
             server = WithoutCancellation(app)
             await server.start_server()
             self._started.append(server)
-        fakes = {name: fake for (name, fake, _), _url in upstreams}
+        fakes: dict[str, ScriptedUpstream] = {name: fake for (name, fake, _), _url in upstreams}
         return Rig(await self._client(server), fakes, self.clock)
 
     async def aclose(self) -> None:

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -35,7 +35,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(check, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+def wait_until(check: Callable[[], bool], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -70,9 +70,12 @@ def test_sighup_reloads_and_an_invalid_config_is_kept_out(tmp_path: Path, upstre
     port = free_port()
     router = start_router(config, port)
     url = f"http://127.0.0.1:{port}"
+
+    def models() -> set[str]:
+        return {m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]}
+
     try:
         wait_until(lambda: httpx.get(f"{url}/readyz").status_code == 200)
-        models = lambda: {m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]}  # noqa: E731
         assert models() == {"free", "up/first"}
         config.write_text(CONFIG.format(delay=0, upstream=upstream, model="second"))
         router.send_signal(signal.SIGHUP)

@@ -64,7 +64,7 @@ def nginx() -> Path:
     """The nginx binary, installed from Debian's `nginx` package when missing."""
     found, why = debian_binary("nginx", "nginx")
     if found is None:
-        pytest.skip(why)
+        pytest.skip(why or "nginx is not available")
     return found
 
 

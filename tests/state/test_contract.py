@@ -189,8 +189,8 @@ async def test_cooldowns_only_extend_and_end_by_themselves(store: StateStore,
     clock.advance(6)
     found = {c.key: c for c in await store.cooldowns()}
     assert list(found) == ["backend:wait:p/m"]
-    assert (found["backend:wait:p/m"].reason,
-            found["backend:wait:p/m"].until_epoch) == ("client_error", pytest.approx(now + 60, abs=0.01))
+    assert found["backend:wait:p/m"].reason == "client_error"
+    assert found["backend:wait:p/m"].until_epoch == pytest.approx(now + 60, abs=0.01)
 
 
 async def test_heartbeat_counts_this_replica(store: StateStore) -> None:

@@ -24,7 +24,8 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
 
 from bench.redis_server import RedisServer, running
-from router.demo.upstream import FakeUpstream, Fault
+from router.demo.scripted import Fault
+from router.demo.upstream import FakeUpstream
 from router.state.fallback import HEARTBEAT_S
 from tests.deploy.replica_cluster import Service, free_port, stop, wait_until_answering
 

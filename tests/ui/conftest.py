@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, sync_playwright
 
-from router.demo.upstream import Behaviour, FakeUpstream
+from router.demo.scripted import Behaviour
+from router.demo.upstream import FakeUpstream
 from tests.harness import Harness, harness
 from tests.ui import browser as chromium
 

@@ -17,7 +17,8 @@ import httpx
 from playwright.sync_api import expect, sync_playwright
 
 from router.demo.backends import demo_raw_config, demo_upstreams
-from router.demo.upstream import Behaviour, FakeUpstream, Fault
+from router.demo.scripted import Behaviour, Fault
+from router.demo.upstream import FakeUpstream
 from tests.harness import harness
 from tests.installs import debian_binary
 from tests.ui import browser as chromium
