@@ -18,7 +18,7 @@ from openai import AsyncOpenAI
 called: list[str] = []
 
 
-@function_tool
+@function_tool  # type: ignore[untyped-decorator]  # the Agents SDK is Any to mypy (pyproject)
 def get_weather(city: str) -> str:
     """The weather in a city."""
     called.append(city)

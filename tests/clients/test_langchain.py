@@ -75,7 +75,7 @@ class Report(pydantic.BaseModel):
     tags: list[str] = pydantic.Field(min_length=1)
 
 
-def test_invoke_and_stream(llm: Any):
+def test_invoke_and_stream(llm: Any) -> None:
     answer = llm.invoke("hello there")
     assert text_of(answer).endswith("You said: hello there")
     assert answer.response_metadata.get("model_name") in BACKENDS or \
@@ -89,11 +89,11 @@ def test_invoke_and_stream(llm: Any):
     assert whole.usage_metadata["output_tokens"] > 0
 
 
-def test_bind_tools_round_trip(llm: Any):
+def test_bind_tools_round_trip(llm: Any) -> None:
     from langchain_core.messages import HumanMessage, ToolMessage
     from langchain_core.tools import tool
 
-    @tool
+    @tool  # type: ignore[untyped-decorator]  # LangChain is Any to mypy (pyproject)
     def get_weather(city: str) -> str:
         """The weather in a city."""
         return f"sunny and 21C in {city}"
@@ -108,7 +108,7 @@ def test_bind_tools_round_trip(llm: Any):
     assert not final.tool_calls and "sunny and 21C in Oslo" in text_of(final)
 
 
-def test_with_structured_output(llm: Any):
+def test_with_structured_output(llm: Any) -> None:
     report = llm.with_structured_output(Report).invoke("Report the weather level in Rome.")
     assert isinstance(report, Report) and isinstance(report.level, Level)
     assert report.place.city and report.tags
