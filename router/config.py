@@ -4,6 +4,7 @@ TOML key it concerns, all at once, as a ConfigError."""
 from __future__ import annotations
 
 import fnmatch
+import math
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -170,6 +171,7 @@ def parse(
         "client_keys_env": str, "client_rpm": int, "max_body_bytes": int,
         "shutdown_delay_s": float, "drain_timeout_s": float,
     })
+    p.budgets({"client_rpm": server.client_rpm}, "server", ("client_rpm",))
     routing = p.section(raw, "routing", RoutingConfig, {
         "min_output_tokens": int, "discovery_interval_s": float, "max_queue_s": float,
     })
@@ -211,6 +213,15 @@ def parse(
 
 
 _Fields = dict[str, type]
+BUDGET_KEYS = ("rpm", "rpd", "tpm", "tpd")
+MAX_BUDGET = 10**12
+MAX_BUDGET_WORD = "1e12"
+# [state] values the store is handed: a Redis expiry or a store call's bound beyond these is a
+# mistake (and past Redis's own range a failure on every call).
+STATE_MAXIMA: Mapping[str, tuple[float, str]] = {
+    "timeout_ms": (60_000.0, "60000 (a minute)"),
+    "response_ttl_s": (30 * 86400.0, "2592000 (30 days, as long as OpenAI keeps a response)"),
+}
 
 
 class _Parser:
@@ -233,6 +244,9 @@ class _Parser:
         if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
             self.err(where, f"expected {_TYPE_NAMES[kind]}, got {_TYPE_NAMES.get(type(v), type(v).__name__)}")
             return None
+        if isinstance(v, float) and not math.isfinite(v):
+            self.err(where, "must be a finite number")
+            return None
         if isinstance(v, int | float) and v < 0:
             self.err(where, "must not be negative")
             return None
@@ -247,13 +261,19 @@ class _Parser:
                     out[key] = v
         return out
 
-    def positive(self, opts: dict[str, Any], where: str, keys: Sequence[str]) -> None:
-        """Drop (and report) those of `keys` in `opts` that are 0: a token budget of 0 could
-        never be met by any request."""
+    def budgets(self, opts: dict[str, Any], where: str, keys: Sequence[str] = BUDGET_KEYS) -> None:
+        """Drop (and report) the budgets among `keys` in `opts` that are 0 (no request could
+        ever be sent) or over MAX_BUDGET (no provider has such a limit, and the store counts
+        in floating point, exact only well below 2^53)."""
         for key in keys:
-            if opts.get(key) == 0:
+            value = opts.get(key)
+            if value == 0:
                 self.err(f"{where}.{key}", "must be positive")
-                del opts[key]
+            elif value is not None and value > MAX_BUDGET:
+                self.err(f"{where}.{key}", f"must be at most {MAX_BUDGET_WORD}")
+            else:
+                continue
+            del opts[key]
 
     def section(self, raw: Mapping[str, Any], name: str, cls: Any, spec: _Fields) -> Any:
         table = raw.get(name, {})
@@ -297,7 +317,7 @@ class _Parser:
         if base_url is not None and not base_url.startswith(("http://", "https://")):
             self.err(f"{where}.base_url", f"{base_url!r} is not an http(s) URL")
         opts = self.fields(t, where, _PROVIDER_FIELDS)
-        self.positive(opts, where, _TOKEN_BUDGETS)
+        self.budgets(opts, where)
         opts.update({k: self.globs(t[k], f"{where}.{k}") for k in _PROVIDER_GLOBS if k in t})
         discover = opts.get("discover", "none")
         if discover not in DISCOVERY_METHODS:
@@ -341,7 +361,7 @@ class _Parser:
         name = self.value(t, "name", str, f"{where}.name")
         caps = self.capabilities(t.get("capabilities", []), f"{where}.capabilities")
         opts = self.fields(t, where, _MODEL_FIELDS)
-        self.positive(opts, where, _TOKEN_BUDGETS)
+        self.budgets(opts, where)
         if opts.get("context_length", 1) <= 0:
             self.err(f"{where}.context_length", "must be positive")
         if name is None:
@@ -432,9 +452,11 @@ class _Parser:
         if state.backend not in STORES:
             known = ", ".join(sorted(STORES))
             self.err("state.backend", f"unknown state store {state.backend!r} (known: {known})")
-        for key in ("timeout_ms", "response_ttl_s"):
+        for key, (most, word) in STATE_MAXIMA.items():
             if getattr(state, key) <= 0:
                 self.err(f"state.{key}", "must be positive")
+            elif getattr(state, key) > most:
+                self.err(f"state.{key}", f"must be at most {word}")
         if not state.key_prefix:
             self.err("state.key_prefix", "must not be empty")
         if state.backend not in NEEDS_URL:
@@ -496,6 +518,5 @@ _PROVIDER_GLOBS = ("include", "exclude")
 _MODEL_FIELDS: _Fields = {
     "context_length": int, "weight": float, "rpm": int, "rpd": int, "tpm": int, "tpd": int,
 }
-_TOKEN_BUDGETS = ("tpm", "tpd")
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
                list: "an array", dict: "a table"}

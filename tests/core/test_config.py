@@ -12,7 +12,17 @@ from typing import Any
 
 import pytest
 
-from router.config import ConfigError, load, parse
+from router.config import (
+    ConfigError,
+    HealthConfig,
+    ModelConfig,
+    ProviderConfig,
+    RoutingConfig,
+    ServerConfig,
+    StateConfig,
+    load,
+    parse,
+)
 from router.types import Api, Capability
 
 STRATEGIES = ["random", "weighted", "sticky"]
@@ -319,3 +329,76 @@ def test_check_shows_the_token_budgets(tmp_path: Path) -> None:
 
 def _toml(text: str) -> dict[str, Any]:
     return tomllib.loads(text)
+
+
+# -- numbers out of range --------------------------------------------------------------------
+
+# Every float key, found on the dataclasses: a float key added later is covered too.
+SECTIONS = {"server": ServerConfig, "routing": RoutingConfig, "health": HealthConfig,
+            "state": StateConfig, "providers[0]": ProviderConfig,
+            "providers[0].models[0]": ModelConfig}
+FLOAT_KEYS = [(where, f.name) for where, cls in SECTIONS.items()
+              for f in dataclasses.fields(cls) if f.type in ("float", "float | None")]
+
+
+def _with(where: str, key: str, value: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = {"providers": [{"name": "p", "api": "openai", "base_url": "http://h/v1",
+                                          "models": [{"name": "m"}]}]}
+    if where.startswith("providers"):
+        table = raw["providers"][0]
+        table = table["models"][0] if where.endswith("models[0]") else table
+    else:
+        table = raw.setdefault(where, {})
+    table[key] = value
+    return raw
+
+
+def test_every_float_key_is_found() -> None:
+    keys = {key for _, key in FLOAT_KEYS}
+    assert {"probe_interval_s", "shutdown_delay_s", "timeout_ms", "response_ttl_s", "weight",
+            "timeout_s", "max_queue_s"} <= keys
+
+
+@pytest.mark.parametrize(("where", "key"), FLOAT_KEYS)
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_no_float_key_takes_nan_or_infinity(where: str, key: str, value: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse(_with(where, key, _toml(f"v = {value}")["v"]), {}, STRATEGIES, {})
+    assert f"{where}.{key}: must be a finite number" in err.value.errors
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("timeout_ms", 60_001, "state.timeout_ms: must be at most 60000 (a minute)"),
+    ("response_ttl_s", 1e300, "state.response_ttl_s: must be at most 2592000 (30 days"),
+    ("response_ttl_s", 0, "state.response_ttl_s: must be positive"),
+])
+def test_state_values_the_store_is_handed_are_bounded(key: str, value: float,
+                                                      message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse(_with("state", key, value), {}, STRATEGIES, {})
+    assert any(e.startswith(message) for e in err.value.errors), err.value.errors
+    config = parse(_with("state", key, {"timeout_ms": 60_000, "response_ttl_s": 2592000}[key]),
+                   {}, STRATEGIES, {})
+    assert getattr(config.state, key) > 0
+
+
+BUDGET_PLACES = [(where, key) for where in ("providers[0]", "providers[0].models[0]")
+                 for key in ("rpm", "rpd", "tpm", "tpd")] + [("server", "client_rpm")]
+
+
+@pytest.mark.parametrize(("where", "key"), BUDGET_PLACES)
+def test_every_budget_is_positive_and_at_most_a_trillion(where: str, key: str) -> None:
+    for value, message in [(0, "must be positive"), (10**12 + 1, "must be at most 1e12"),
+                           (99999999999999999999999, "must be at most 1e12")]:
+        with pytest.raises(ConfigError) as err:
+            parse(_with(where, key, value), {}, STRATEGIES, {})
+        assert err.value.errors == [f"{where}.{key}: {message}"]
+    parse(_with(where, key, 10**12), {}, STRATEGIES, {})
+
+
+def test_check_refuses_a_budget_past_the_bound(tmp_path: Path) -> None:
+    bad = write(tmp_path, GOOD.replace("rpm = 30", "rpm = 99999999999999999999999"))
+    run = subprocess.run([sys.executable, "-m", "router", "check", "--config", str(bad)],
+                         capture_output=True, text=True, env={**ENV, "PATH": ""}, timeout=60)
+    assert run.returncode == 1
+    assert "providers[0].rpm: must be at most 1e12" in run.stderr
