@@ -41,6 +41,9 @@ from router.state.store import Cooldown, Full, Replicas, Reservation, StoreError
 T = TypeVar("T")
 ScriptArg = str | int
 MAX_PACKED = 10_000
+# A reply the store's client cannot read (a corrupted value, another version's script): a store
+# failure like any other, never an error of the router's.
+UNREADABLE = (ValueError, TypeError, IndexError, AttributeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,14 @@ STORE_ID_TTL_S = 2 * 86400.0
 _WINDOWS = """
 local totals = KEYS[#KEYS]
 local n = #KEYS - 1
+-- A number as the digits Python reads back: Lua 5.1 writes one of 1e14 or more as "1e+14"
+-- (concatenation and table.concat alike), which no member pattern nor int() would read.
+local function int(x) return string.format('%.0f', x) end
+local function ints(t)
+  local out = {}
+  for i = 1, #t do out[i] = int(t[i]) end
+  return table.concat(out, ',')
+end
 local function cost_of(member)
   return tonumber(string.match(member, '|(%d+)$'))
 end
@@ -153,7 +164,7 @@ end
 if not full then
   for i = 1, n do
     local limit, span, charge = windows[i][1], windows[i][2], charges[i]
-    redis.call('ZADD', KEYS[i], now, ARGV[3] .. '|' .. charge)
+    redis.call('ZADD', KEYS[i], now, ARGV[3] .. '|' .. int(charge))
     redis.call('PEXPIRE', KEYS[i], span + @SLACK@)
     add_excess(KEYS[i], charge - 1, span + @SLACK@)
     sums[i] = sums[i] + charge
@@ -162,14 +173,14 @@ if not full then
 end
 local rooms = {}
 for i = 1, n do rooms[i] = math.max(windows[i][1] - sums[i], 0) end
-return (full and '0|' or '1|') .. table.concat(rooms, ',') .. '|' .. table.concat(waits, ',')
+return (full and '0|' or '1|') .. ints(rooms) .. '|' .. ints(waits)
 """.replace("@SLACK@", str(KEY_SLACK_MS)))
 
 # ARGV: now_ms, the windows' spec. Returns "room,...".
 ROOM = Script(_WINDOWS + """
 local now, windows, rooms = tonumber(ARGV[1]), spec(ARGV[2]), {}
 for i = 1, n do rooms[i] = math.max(windows[i][1] - used(i, now, windows[i][2]), 0) end
-return table.concat(rooms, ',')
+return ints(rooms)
 """)
 
 # ARGV: token, its cost, the new cost ("" refunds it from every window; 0 takes it out of the
@@ -184,7 +195,7 @@ for i = 1, n do
   local per = windows[i][3]
   if whole or not per then
     local was = per and 1 or old
-    local member = token .. '|' .. was
+    local member = token .. '|' .. int(was)
     local score = redis.call('ZSCORE', KEYS[i], member)
     if score then
       -- The excess an entry brings is its cost less the one ZCARD counts for it.
@@ -193,7 +204,7 @@ for i = 1, n do
       local ttl = redis.call('PTTL', KEYS[i])
       redis.call('ZREM', KEYS[i], member)
       if cost > 0 then
-        redis.call('ZADD', KEYS[i], score, token .. '|' .. cost)
+        redis.call('ZADD', KEYS[i], score, token .. '|' .. int(cost))
         if ttl > 0 then redis.call('PEXPIRE', KEYS[i], ttl) end
         delta = delta + cost - 1
       end
@@ -203,7 +214,7 @@ for i = 1, n do
   end
   rooms[i] = math.max(windows[i][1] - used(i, now, windows[i][2]), 0)
 end
-return table.concat(rooms, ',')
+return ints(rooms)
 """.replace("@SLACK@", str(KEY_SLACK_MS)))
 
 # KEYS[1]: the cooldown hash. ARGV: field, until_ms, reason, now_ms. Only ever extends; drops
@@ -286,10 +297,11 @@ class RedisStore:
         return f"{self._prefix}{name}"
 
     async def _call(self, op: str, make: Callable[[], Awaitable[T]]) -> T:
+        """`make` sends and reads the reply: whatever goes wrong in either is a StoreError."""
         try:
             async with asyncio.timeout(self._timeout_s):
                 result = await make()
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (RedisError, OSError, TimeoutError, *UNREADABLE) as exc:
             self._up = False
             raise StoreError(op, type(exc).__name__) from None
         self._up = True
@@ -329,9 +341,12 @@ class RedisStore:
                            now_ms: int, force: bool) -> tuple[bool, tuple[int, ...], tuple[float, ...]]:
         keys, spec = self._pack(windows)
         args: list[ScriptArg] = [now_ms, cost, token, 1 if force else 0, spec]
-        reply: bytes = await self._call(op, lambda: self._eval(RESERVE, keys, args))
-        granted, rooms, waits = reply.split(b"|")
-        return (granted == b"1", _ints(rooms), tuple(int(w) / 1000.0 for w in waits.split(b",")))
+        async def run() -> tuple[bool, tuple[int, ...], tuple[float, ...]]:
+            reply: bytes = await self._eval(RESERVE, keys, args)
+            granted, rooms, waits = reply.split(b"|")
+            return (granted == b"1", _ints(rooms), tuple(w / 1000.0 for w in _ints(waits)))
+
+        return await self._call(op, run)
 
     async def reserve(self, windows: Sequence[Window], cost: int = 1) -> Reservation | Full:
         token = next(self._tokens)
@@ -376,15 +391,20 @@ class RedisStore:
             return ()
         keys, spec = self._pack(windows)
         args: list[ScriptArg] = [self._now_ms(), spec]
-        reply: bytes = await self._call("room", lambda: self._eval(ROOM, keys, args))
-        return _ints(reply)
+        async def run() -> tuple[int, ...]:
+            return _ints(await self._eval(ROOM, keys, args))
+
+        return await self._call("room", run)
 
     async def _change(self, op: str, reservation: Reservation, new: str) -> tuple[int, ...]:
         windows = reservation.windows
         keys, spec = self._pack(windows)
         args: list[ScriptArg] = [reservation.token, reservation.cost, new, self._now_ms(), spec]
-        reply: bytes = await self._call(op, lambda: self._eval(ADJUST, keys, args))
-        return _ints(reply)
+
+        async def run() -> tuple[int, ...]:
+            return _ints(await self._eval(ADJUST, keys, args))
+
+        return await self._call(op, run)
 
     async def adjust(self, reservation: Reservation, cost: int) -> Reservation:
         rooms = await self._change("adjust", reservation, str(cost))
@@ -401,23 +421,28 @@ class RedisStore:
         await self._call("set_cooldown", lambda: self._eval(SET_COOLDOWN, [self.key("cooldowns")], args))
 
     async def cooldowns(self) -> tuple[Cooldown, ...]:
-        raw: dict[Any, Any] = await self._call(
-            "cooldowns", lambda: self._client.hgetall(self.key("cooldowns")))
-        now = self._now_ms()
-        found = []
-        for field, value in raw.items():
-            until, _, reason = value.decode().partition("|")
-            if until.isdigit() and int(until) > now:
-                found.append(Cooldown(field.decode(), int(until) / 1000.0, reason))
-        return tuple(found)
+        async def run() -> tuple[Cooldown, ...]:
+            raw: dict[Any, Any] = await self._client.hgetall(self.key("cooldowns"))
+            now = self._now_ms()
+            found = []
+            for field, value in raw.items():
+                until, _, reason = value.decode().partition("|")
+                if until.isdigit() and int(until) > now:
+                    found.append(Cooldown(field.decode(), int(until) / 1000.0, reason))
+            return tuple(found)
+
+        return await self._call("cooldowns", run)
 
     async def heartbeat(self) -> Replicas:
         args: list[ScriptArg] = [self._now_ms(), self._replica, _ms(HEARTBEAT_TTL_S),
                                  secrets.token_hex(8), _ms(STORE_ID_TTL_S)]
         keys = [self.key("replicas"), self.key("store-id")]
-        reply = await self._call("heartbeat", lambda: self._eval(HEARTBEAT, keys, args))
-        self.store_id = reply[0].decode()
-        self._replicas = Replicas(tuple(sorted(i.decode() for i in reply[1:])), self._replica)
+        async def run() -> tuple[str, Replicas]:
+            reply = await self._eval(HEARTBEAT, keys, args)
+            ids = tuple(sorted(i.decode() for i in reply[1:]))
+            return reply[0].decode(), Replicas(ids, self._replica)
+
+        self.store_id, self._replicas = await self._call("heartbeat", run)
         return self._replicas
 
     # -- responses --------------------------------------------------------------------------

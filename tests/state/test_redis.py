@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from bench.redis_server import RedisServer, running
 from router.state.backends import safe_address
 from router.state.redis import RedisStore
-from router.state.store import Cooldown, Reservation, StoreError, Window
+from router.state.store import Cooldown, Full, Reservation, StoreError, Window
 from tests.clock import FakeClock
 
 RPM = Window("backend:p/m:rpm", 10, 60.0)
@@ -187,3 +187,38 @@ async def test_no_error_shows_the_password(redis_binary: Path, tmp_path: Path, p
         assert safe_address(server.url) == f"redis://127.0.0.1:{server.port}/0"
         await good.aclose()
         await wrong.aclose()
+
+
+async def test_counts_past_1e14_come_back_exact(redis_server: RedisServer, prefix: str,
+                                                clock: FakeClock) -> None:
+    # Lua 5.1 writes a number of 1e14 or more as "1e+14": a limit a provider states may be that
+    # large (the config stops at 1e12), and every count must still read back as digits.
+    big = Window("backend:p/m:tpd", 3 * 10**15, 86400.0)
+    rpm = Window("backend:p/m:rpm", 10, 60.0, per_request=True)
+    s = store(redis_server, prefix, clock)
+    first = await s.reserve([big, rpm], 2 * 10**15)
+    assert isinstance(first, Reservation) and first.rooms == (10**15, 9)
+    second = await s.reserve([big], 2 * 10**15)  # its cost read back exactly: no room for it
+    assert isinstance(second, Full) and second.rooms == (10**15,)
+    assert second.waits == (86400.0,)
+    assert await s.room([big]) == (10**15,)
+    adjusted = await s.adjust(first, 10**15 + 7)  # the member written by the reservation found
+    assert adjusted.rooms == (2 * 10**15 - 7, 9)
+    await s.refund(adjusted)
+    assert await s.room([big, rpm]) == (3 * 10**15, 10)
+    await s.aclose()
+
+
+async def test_a_reply_that_cannot_be_read_is_a_store_error(
+        redis_server: RedisServer, admin: aioredis.Redis, prefix: str, clock: FakeClock) -> None:
+    tpm = Window("backend:p/m:tpm", 1000, 60.0)
+    s = store(redis_server, prefix, clock)
+    assert isinstance(await s.reserve([tpm], 50), Reservation)
+    # A corrupted count (another writer, a bad restore): the script answers "nan" for its room.
+    await admin.hset(f"{prefix}window-totals", f"{prefix}window:{tpm.key}", "nan")
+    for call in (s.reserve([tpm], 1), s.room([tpm])):
+        with pytest.raises(StoreError) as caught:
+            await call
+        assert caught.value.cause == "ValueError"
+        assert not s.up
+    await s.aclose()

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio as aioredis
 
 from bench.redis_server import RedisServer
 from router.demo.scripted import Behaviour, Fault
@@ -105,3 +106,29 @@ async def test_a_stream_cancelled_on_one_replica_gives_back_to_both(
     resp.close()
     upstream.hang.set()
     await until(lambda: two.budget("p/m"), lambda b: b["tpm_left"] == 100_000)
+
+
+
+async def test_a_stated_limit_past_1e14_and_an_unreadable_store_answer_are_never_a_500(
+        rig_factory: RigFactory, redis_server: RedisServer) -> None:
+    prefix = f"big-{uuid.uuid4().hex[:8]}:"
+    # The config stops at 1e12, a provider's headers do not: this one states 1e15 tokens a
+    # minute, which becomes the backend's shared window.
+    started = await rig_factory.upstreams(("groq", groq(tpm=10**15), model()))
+    rig = await rig_factory.router(started, env={"FREEROUTER_REDIS_URL": redis_server.url},
+                                   state={"backend": "redis", "key_prefix": prefix,
+                                          "timeout_ms": 2000})
+    for _ in range(2):
+        status, _, body = await rig.chat(MEDIUM)
+        assert status == 200, body
+    assert (await rig.client.get("/status")).status == 200
+    budget = await rig.budget("groq/m")
+    assert budget["tpm_left"] is not None and 10**15 - budget["tpm_left"] < 10_000
+    admin = aioredis.Redis.from_url(redis_server.url)
+    # A count that is not a number (a bad restore, another writer): the store's answers for
+    # that window stop making sense, and the router serves from local state instead.
+    await admin.hset(f"{prefix}window-totals", f"{prefix}window:backend:groq/m:tpm", "nan")
+    await admin.aclose()
+    assert (await rig.chat(MEDIUM))[0] == 200
+    for path in ("/status", "/metrics"):
+        assert (await rig.client.get(path)).status == 200, path
