@@ -44,17 +44,25 @@ MAX_REMEMBERED = 100_000  # windows and backends remembered; a config has far fe
 
 @dataclass(frozen=True, slots=True)
 class Unit:
-    """A kind of budget: its span, and whether it counts a request's tokens or the request."""
+    """A kind of budget: its span, whether it counts a request's tokens or the request, and
+    what it is in words (for an error message)."""
 
     span_s: float
+    words: str
     tokens: bool = False
 
 
 # Each budget kind (the config key, the /status `<unit>_left`, the gauge's `limit` label).
 UNITS: Mapping[str, Unit] = MappingProxyType({
-    "rpm": Unit(MINUTE_S), "rpd": Unit(DAY_S),
-    "tpm": Unit(MINUTE_S, tokens=True), "tpd": Unit(DAY_S, tokens=True),
+    "rpm": Unit(MINUTE_S, "requests per minute"), "rpd": Unit(DAY_S, "requests per day"),
+    "tpm": Unit(MINUTE_S, "tokens per minute", tokens=True),
+    "tpd": Unit(DAY_S, "tokens per day", tokens=True),
 })
+
+
+def in_words(units: Sequence[str]) -> str:
+    """e.g. "tokens per minute", "tokens per minute or tokens per day"."""
+    return " or ".join(UNITS[u].words for u in units)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +227,14 @@ class Budgets:
         """Every budget of `backend`: its model's (the tighter of the configured one and the
         one its provider states) and its provider account's."""
         return self._plan(backend).windows
+
+    def too_small(self, wanted: Iterable[tuple[Backend, int]]) -> tuple[str, ...]:
+        """The kinds of token budget (config words, in UNITS order) that leave out a request of
+        `tokens` at each of its `backend`s: any of theirs, configured or stated, below it. A
+        backend a 413 left out without stating its limit is out by its tokens per minute."""
+        short = {w.key.rsplit(":", 1)[1] for backend, tokens in wanted
+                 for w in self._plan(backend).windows if not w.per_request and w.limit < tokens}
+        return tuple(u for u in UNITS if u in short) or ("tpm",)
 
     def fits(self, backend: Backend, tokens: int) -> bool:
         """Whether a request of `tokens` (its estimate) can ever be sent to `backend`: no token

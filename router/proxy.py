@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
-from router.budget import Budgets, Limits, Ticket
+from router.budget import Budgets, Limits, Ticket, in_words
 from router.call import Call
 from router.clock import Clock
 from router.errors import (
@@ -26,7 +26,7 @@ from router.errors import (
 )
 from router.health import HealthTracker
 from router.metrics import Metrics
-from router.pool import TPM_WORD, Target
+from router.pool import Target
 from router.redact import redact, redact_bytes
 from router.request_ids import RequestIds
 from router.runtime import Runtime
@@ -119,11 +119,12 @@ class Proxy:
                 break
             await self._sleep(max(wait, MIN_QUEUE_WAIT_S))
         if progress.unfit and all(b.id in progress.unfit for b in everyone):
-            # Stated limits (headers, a 413) turned out tighter than the configured ones.
+            # A token budget (a tpd, or a limit stated in headers or a 413) it can never fit.
+            short = self._budgets.too_small((b, least(b, needs, progress.tokens)) for b in everyone)
             raise NoCapableBackend(
-                f"no backend of {plan[0].label!r} supports: {TPM_WORD} (the request is about "
-                f"{progress.tokens} tokens, more than the tokens per minute of every backend "
-                "that could take it)", param="model", code="no_capable_backend")
+                f"no backend of {plan[0].label!r} supports: {', '.join(short)} (the request is "
+                f"about {progress.tokens} tokens, more than the {in_words(short)} of every "
+                "backend that could take it)", param="model", code="no_capable_backend")
         if last is None:
             fit = [b for b in everyone if b.id not in progress.unfit]
             raise Overloaded(

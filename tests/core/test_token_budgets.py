@@ -72,6 +72,28 @@ async def test_no_backend_with_the_tpm_for_it_is_a_400_naming_tpm(rig_factory: R
     assert rig.chats("small") == 0
 
 
+async def test_no_backend_with_the_tpd_for_it_is_a_400_naming_tpd(rig_factory: RigFactory) -> None:
+    rig = await rig_factory(("daily", FakeUpstream(), model(tpd=10_000)),
+                            ("account", FakeUpstream(), {"tpd": 8000, **model(rpm=30)}))
+    for status, _, body in (await rig.chat(BIG), await rig.messages(BIG)):
+        assert status == 400 and body["error"]["type"] == "invalid_request_error"
+        message = body["error"]["message"]
+        assert "supports: tpd (the request is about" in message, message
+        assert "more than the tokens per day of every backend" in message
+        assert "tpm" not in message and "per minute" not in message
+    assert rig.chats("daily") == rig.chats("account") == 0
+    # Over one backend's tpd and another's stated tpm: both named.
+    rig = await rig_factory(("daily", FakeUpstream(), model(tpd=10_000)),
+                            ("groq", groq(tpm=8000), model()))
+    assert (await rig.chat("hello"))[0] == 200  # whichever answers, groq's states its 8000
+    while rig.chats("groq") == 0:
+        assert (await rig.chat("hello"))[0] == 200
+    status, _, body = await rig.chat(BIG)
+    assert status == 400
+    assert "supports: tpm, tpd" in body["error"]["message"]
+    assert "tokens per minute or tokens per day" in body["error"]["message"]
+
+
 async def test_context_length_is_still_named_when_it_is_what_is_missing(rig_factory: RigFactory) -> None:
     rig = await rig_factory(
         ("short", FakeUpstream(), {"models": [{"name": "m", "context_length": 8192}]}),
