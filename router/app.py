@@ -29,6 +29,7 @@ from router.appkeys import (
     RESPONSES_STORE,
     RUNTIME,
     STARTED_AT,
+    STARTUP_CONFIG,
     STORE,
 )
 from router.budget import Budgets, provider_limits
@@ -92,6 +93,7 @@ def create_app(
     app[PROXY] = Proxy(health, budgets, metrics, clock, sleep)
     app[RESPONSES_STORE] = ResponsesStore(store, state.response_ttl_s)
     app[RUNTIME] = RuntimeRef(build_runtime(config, plugins, rng, clock.wall))
+    app[STARTUP_CONFIG] = config
     if reload_config is not None:
         app[RELOADER] = lambda: build_runtime(reload_config(), plugins, rng, clock.wall)
     app[RETIRED] = set()

@@ -10,6 +10,7 @@ from router.access import Access
 from router.budget import Budgets
 from router.client_limits import ClientLimits
 from router.clock import Clock
+from router.config import Config
 from router.health import HealthTracker
 from router.metrics import Metrics
 from router.plugins import Plugins
@@ -21,6 +22,8 @@ from router.runtime import Runtime, RuntimeRef
 from router.state.store import StateStore
 
 RUNTIME = web.AppKey("runtime", RuntimeRef)
+# The config the app was built with: what a reload cannot change (the [state] store) is its.
+STARTUP_CONFIG = web.AppKey("startup_config", Config)
 ACCESS = web.AppKey("access", Access)
 HEALTH = web.AppKey("health", HealthTracker)
 BUDGETS = web.AppKey("budgets", Budgets)

@@ -7,7 +7,7 @@ import fnmatch
 import math
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -138,6 +138,17 @@ class Config:
 
 
 DEFAULT_ROUTE = RouteConfig(name="free")
+
+
+def state_changes(running: Config, new: Config) -> tuple[str, ...]:
+    """The [state] keys `new` sets otherwise than `running` (the config the store was built
+    from): a reload cannot apply them, the store being the replicas' meeting point. A URL
+    changed behind the same url_env counts as url_env (the URL itself is never named)."""
+    changed = [f"state.{f.name}" for f in fields(StateConfig)
+               if getattr(running.state, f.name) != getattr(new.state, f.name)]
+    if running.state_url != new.state_url and "state.url_env" not in changed:
+        changed.append("state.url_env")
+    return tuple(changed)
 
 # preset name -> a function giving its provider fields, as TOML keys (ValueError: unusable here)
 Presets = Mapping[str, Callable[[], Mapping[str, Any]]]

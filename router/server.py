@@ -11,8 +11,8 @@ import structlog
 from aiohttp import web
 
 from router.app import swap_runtime
-from router.appkeys import READINESS, RELOADER, RUNTIME
-from router.config import ConfigError
+from router.appkeys import READINESS, RELOADER, RUNTIME, STARTUP_CONFIG
+from router.config import ConfigError, state_changes
 
 log = structlog.get_logger("freerouter")
 
@@ -59,3 +59,7 @@ def _reload(app: web.Application, grace_s: float) -> None:
         return
     swap_runtime(app, runtime, grace_s)
     log.info("config reloaded", backends=len(runtime.pool.backends))
+    changed = state_changes(app[STARTUP_CONFIG], runtime.config)
+    if changed:
+        log.warning("state settings changed: a restart applies them; the running store is kept",
+                    changed=list(changed))

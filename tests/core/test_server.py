@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -90,6 +91,43 @@ def test_sighup_reloads_and_an_invalid_config_is_kept_out(tmp_path: Path, upstre
     assert router.returncode == 0
     rejected = [json.loads(line) for line in out.splitlines() if "reload rejected" in line]
     assert rejected and "routes[0].name" in str(rejected[0]["errors"])
+
+
+def test_a_reload_changing_state_warns_that_a_restart_applies_it(tmp_path: Path,
+                                                                  upstream: int) -> None:
+    config = tmp_path / "config.toml"
+    base = CONFIG.format(delay=0, upstream=upstream, model="m")
+    config.write_text(base)
+    port = free_port()
+    router = start_router(config, port)
+    url = f"http://127.0.0.1:{port}"
+
+    def served(model: str) -> bool:
+        return model in httpx.get(f"{url}/v1/models").text
+
+    try:
+        wait_until(lambda: httpx.get(f"{url}/readyz").status_code == 200)
+        state = '[state]\nkey_prefix = "other:"\nresponse_ttl_s = 60\n'
+        # Each reload is applied (a new model shows it), and each warns: the store is still the
+        # one built at startup.
+        for model in ("n", "o"):
+            config.write_text(base.replace('name = "m"', f'name = "{model}"') + state)
+            router.send_signal(signal.SIGHUP)
+            wait_until(partial(served, f"up/{model}"))
+        config.write_text(base)  # back as it started: nothing to warn about
+        router.send_signal(signal.SIGHUP)
+        wait_until(partial(served, "up/m"))
+    finally:
+        router.send_signal(signal.SIGTERM)
+        out, _err = router.communicate(timeout=30)
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    events = [line["event"] for line in lines
+              if line["event"] == "config reloaded" or "restart" in line["event"]]
+    warned = [line for line in lines if "restart" in line["event"]]
+    # Two reloads changed [state], the third put it back.
+    assert len(warned) == 2 and events[-1] == "config reloaded", events
+    assert warned[0]["changed"] == ["state.key_prefix", "state.response_ttl_s"]
+    assert warned[0]["level"] == "warning"
 
 
 def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path: Path, upstream: int) -> None:
