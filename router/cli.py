@@ -120,15 +120,13 @@ def _serve(args: argparse.Namespace) -> int:
         return resolve_config(path, dict(os.environ), plugins, answering)
 
     app = create_app(config, plugins, reload_config=reload)
-    _run(serve(app, args.host, args.port, shutdown_delay_s=config.server.shutdown_delay_s,
-               drain_timeout_s=config.server.drain_timeout_s))
-    return 0
+    return _run(serve(app, args.host, args.port, shutdown_delay_s=config.server.shutdown_delay_s,
+                      drain_timeout_s=config.server.drain_timeout_s))
 
 
 def _demo(args: argparse.Namespace) -> int:
     logs.configure(console=args.console, level=args.log_level)
-    _run(_run_demo(args.host, args.port))
-    return 0
+    return _run(_run_demo(args.host, args.port))
 
 
 async def _run_demo(host: str, port: int) -> None:
@@ -215,13 +213,21 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(coro: Any) -> None:
+def _run(coro: Any) -> int:
+    """Run the server to its end: 0, or 2 with one line on stderr when it cannot listen."""
+    from router.server import ListenError
+
     try:
-        import uvloop
-    except ImportError:
-        asyncio.run(coro)
-    else:
-        uvloop.run(coro)
+        try:
+            import uvloop
+        except ImportError:
+            asyncio.run(coro)
+        else:
+            uvloop.run(coro)
+    except ListenError as exc:
+        print(f"freerouter: cannot start: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _indent(exc: Exception) -> str:

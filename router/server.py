@@ -4,6 +4,7 @@ config on SIGHUP (an invalid one is kept out, with the reason logged)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -17,6 +18,13 @@ from router.config import ConfigError, state_changes
 log = structlog.get_logger("freerouter")
 
 
+class ListenError(Exception):
+    """The listener could not be opened (the port taken, the host unknown): the OS's reason."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"cannot listen on {host}:{port}: {reason}")
+
+
 async def serve(
     app: web.Application, host: str, port: int, *, shutdown_delay_s: float, drain_timeout_s: float,
     on_started: Callable[[int], Awaitable[None]] | None = None,
@@ -26,7 +34,13 @@ async def serve(
                            handler_cancellation=True, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        # The OS's words ("Address already in use"), not the event loop's longer wrapping.
+        reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror
+        raise ListenError(host, port, reason or type(exc).__name__) from None
     bound = runner.addresses[0][1] if runner.addresses else port
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

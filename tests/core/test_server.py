@@ -155,3 +155,21 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path: Path, upstream:
     assert router.returncode == 0
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/healthz")
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_a_port_in_use_is_one_line_naming_it_and_a_non_zero_exit(
+        tmp_path: Path, command: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG.format(delay=0, upstream=free_port(), model="m"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ["--config", str(config)] if command == "serve" else []
+        run = subprocess.run([sys.executable, "-m", "router", command, *args, "--port", str(port)],
+                             capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr + run.stdout
+    assert run.stderr.strip().splitlines() == [
+        f"freerouter: cannot start: cannot listen on 127.0.0.1:{port}: Address already in use"]
