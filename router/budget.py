@@ -40,6 +40,18 @@ PROBE_RESERVE = 2
 SEND_SLACK_S = 0.05  # between counting a request against its budget and sending it
 RECENT_SENDS = 256  # per backend, for counting sends a quota report may not include yet
 MAX_REMEMBERED = 100_000  # windows and backends remembered; a config has far fewer
+# The Retry-After of a token window held by a reservation still in flight here: its answer's
+# usage will replace the estimate (usually by less) within about as long as a request takes, so
+# the honest wait is short, not the day a tpd entry takes to leave. As the health tracker's
+# Retry-After when the only way in is a trial under way.
+IN_FLIGHT_RETRY_S = 1.0
+# A reservation is counted in flight for at most this long (a provider's total_timeout_s
+# default): one whose settlement never came (an attempt that broke before it was sent) stops
+# shortening waits.
+IN_FLIGHT_HORIZON_S = 600.0
+# A token window a shared store called full is asked again after this long at most: another
+# replica's settlement may have given tokens back (entries of a token window shrink).
+SHARED_RECHECK_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +182,17 @@ FREE = Ticket(UNLIMITED)
 
 
 @dataclass(frozen=True, slots=True)
+class _Full:
+    """What the store said of a window it had no room in: none for a charge of `need` or more
+    before `until`. Until `recheck` (`until`, but sooner for a shared token window) asking it
+    again for as much is a wasted round trip."""
+
+    until: float
+    need: int
+    recheck: float
+
+
+@dataclass(frozen=True, slots=True)
 class _Plan:
     """A backend's windows as last built, and what they were built from."""
 
@@ -193,10 +216,13 @@ class Budgets:
         # configured ones.
         self._learned: dict[str, Limits] = {}
         self._rooms: dict[str, int] = {}  # window key -> room the store last reported
-        # window key -> (no room for a charge of `need` or more before this instant), as the
-        # store said: entries only ever leave a window, so until then asking again for as much
-        # is a wasted round trip (a smaller token estimate may still fit).
-        self._full_until: dict[str, tuple[float, int]] = {}
+        # window key -> when it has room again, as the store said: entries only ever leave a
+        # window (or shrink, when settled), so until then asking again for as much is a wasted
+        # round trip (a smaller token estimate may still fit).
+        self._full_until: dict[str, _Full] = {}
+        # reservation token -> (when, ticket): this replica's token reservations in flight,
+        # whose settlement may give tokens back.
+        self._in_flight: dict[str, tuple[float, Ticket]] = {}
         self._reported: dict[str, dict[str, _Reported]] = {}  # backend id -> unit -> report
         # Recent sends per backend (instant, token estimate): those still in flight when a
         # report was written are not in it.
@@ -261,7 +287,7 @@ class Budgets:
             if floor > limit:
                 return None
             cost = min(cost, limit)
-        if windows and self._known_full(windows, now, floor) > 0.0:
+        if windows and self._known_full(windows, now, floor):
             return None
         reports = self._reported.get(backend.id)
         token_reports: list[_Reported] = []
@@ -295,7 +321,12 @@ class Budgets:
         self._sent(backend.id, now, spent or tokens)
         if not counts_tokens:
             return FREE if result is UNLIMITED else Ticket(result)
-        return Ticket(result, spent, tuple(token_reports), limit is not None)
+        ticket = Ticket(result, spent, tuple(token_reports), limit is not None)
+        if ticket.stored and spent:
+            if len(self._in_flight) >= MAX_REMEMBERED:
+                self._in_flight.clear()
+            self._in_flight[result.token] = (now, ticket)
+        return ticket
 
     @staticmethod
     def _count(reports: Mapping[str, _Reported], now: float, tokens: int, requests: int) -> None:
@@ -332,6 +363,7 @@ class Budgets:
         answer's reported prompt + completion), at the reservation's instant; 0 gives it all
         back (its request stays counted: it was sent), None keeps the estimate (no usage was
         reported). A ticket without token budgets makes no store call."""
+        self._in_flight.pop(ticket.reservation.token, None)
         if used is None or not ticket.tokens or used == ticket.tokens:
             return
         now = self._clock.monotonic()
@@ -363,29 +395,65 @@ class Budgets:
             self._rooms[key] = result.rooms[0] + PROBE_RESERVE
         return isinstance(result, Reservation)
 
-    def _known_full(self, windows: Sequence[Window], now: float, cost: int) -> float:
-        """Seconds until the last of `windows` known to be too full for `cost` has room again
-        (0: none is)."""
-        wait = 0.0
+    def _known_full(self, windows: Sequence[Window], now: float, cost: int) -> bool:
+        """Whether one of `windows` is known to be too full for `cost` (the store need not be
+        asked)."""
+        full = False
         for window in windows:
             held = self._full_until.get(window.key)
             if held is None:
                 continue
-            until, need = held
-            if until <= now:
+            if held.until <= now:
                 del self._full_until[window.key]
-            elif window.charge(cost) >= need:
-                wait = max(wait, until - now)
+            elif now < held.recheck and window.charge(cost) >= held.need:
+                full = True
+        return full
+
+    def _window_wait(self, window: Window, now: float, cost: int, told: bool) -> float:
+        """Seconds until `window` has room for `cost` as the store last said (0: no refusal
+        known), but short while a reservation in flight here holds what is missing (see
+        IN_FLIGHT_RETRY_S). `told`: a client's Retry-After, never more than the window's own
+        minute or day (its margin keeps the router inside the provider's window; a client
+        need not wait it out)."""
+        held = self._full_until.get(window.key)
+        if held is None or held.until <= now or window.charge(cost) < held.need:
+            return 0.0
+        wait = held.until - now
+        if told:
+            wait = min(wait, UNITS[window.key.rsplit(":", 1)[1]].span_s)
+        if not window.per_request and wait > IN_FLIGHT_RETRY_S:
+            missing = held.need - self._rooms.get(window.key, 0)
+            if self._settling(window.key, now) >= missing:
+                wait = IN_FLIGHT_RETRY_S
         return wait
+
+    def _settling(self, key: str, now: float) -> int:
+        """The tokens this replica's reservations in flight hold in window `key`."""
+        held = 0
+        for token, (at, ticket) in list(self._in_flight.items()):
+            if now - at >= IN_FLIGHT_HORIZON_S:
+                del self._in_flight[token]
+            elif any(w.key == key for w in ticket.reservation.windows):
+                held += ticket.tokens
+        return held
 
     def refill_in(self, backend: Backend, tokens: int = 1) -> float:
         """Seconds until `backend` may be sent one more request of `tokens` (0 when it may try
         now), as far as this replica knows: what the store said when it last refused, and what
-        the provider reported."""
+        the provider reported; when a reservation in flight here may give back what is
+        missing, IN_FLIGHT_RETRY_S (the time to look again)."""
+        return self._refill_in(backend, tokens, told=False)
+
+    def retry_after(self, backend: Backend, tokens: int = 1) -> float:
+        """refill_in() as a client is told it (a 503's Retry-After): a window's wait is never
+        more than the window's minute or day, though the router keeps its margin itself."""
+        return self._refill_in(backend, tokens, told=True)
+
+    def _refill_in(self, backend: Backend, tokens: int, told: bool) -> float:
         now = self._clock.monotonic()
         plan = self._plan(backend)
         cost = max(tokens, 1) if plan.tokens_limit is not None else 1
-        wait = self._known_full(plan.windows, now, cost) if plan.windows else 0.0
+        wait = max((self._window_wait(w, now, cost, told) for w in plan.windows), default=0.0)
         for unit, report in self._reported.get(backend.id, {}).items():
             need = max(tokens, 1) if UNITS[unit].tokens else 1
             left = report.left(now)
@@ -458,7 +526,9 @@ class Budgets:
             self._rooms[window.key] = room
         for window, wait in zip(windows, waits, strict=False):
             if wait > 0:
-                self._full_until[window.key] = (now + wait, window.charge(need))
+                trust = wait if window.per_request or not self._store.shared else min(
+                    wait, SHARED_RECHECK_S)
+                self._full_until[window.key] = _Full(now + wait, window.charge(need), now + trust)
 
     async def refresh(self, backends: Iterable[Backend]) -> None:
         """Ask the store what every budget of `backends` has left now (one call), for /status

@@ -129,7 +129,8 @@ class Proxy:
             fit = [b for b in everyone if b.id not in progress.unfit]
             raise Overloaded(
                 "every capable backend is cooling down or over budget; retry later",
-                retry_after_s=self._soonest_recovery(fit, needs, progress.tokens),
+                retry_after_s=self._soonest_recovery(fit, needs, progress.tokens,
+                                                     self._budgets.retry_after),
             )
         raise AllFailed(
             f"all {call.attempts} backend(s) tried failed; last: {call.backend}: {last.message}",
@@ -186,11 +187,13 @@ class Proxy:
                     candidates = self._health.candidates(backends, exclude=progress.excluded)
         return None, last
 
-    def _soonest_recovery(self, backends: Sequence[Backend], needs: Needs, tokens: int) -> float:
+    def _soonest_recovery(self, backends: Sequence[Backend], needs: Needs, tokens: int,
+                          budget_wait: Callable[[Backend, int], float] | None = None) -> float:
         """Seconds until the first of `backends` could take a request of `tokens`: its
-        cooldown (or its running trial) and its budgets both allow it."""
-        return min((max(self._health.wait_s(b),
-                        self._budgets.refill_in(b, least(b, needs, tokens)))
+        cooldown (or its running trial) and its budgets (`budget_wait`, else refill_in) both
+        allow it."""
+        refill = budget_wait or self._budgets.refill_in
+        return min((max(self._health.wait_s(b), refill(b, least(b, needs, tokens)))
                     for b in backends), default=0.0)
 
     # -- one attempt -------------------------------------------------------------------------

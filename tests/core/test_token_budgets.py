@@ -141,6 +141,36 @@ async def test_a_minute_budget_stops_short_of_the_upstreams_429(rig_factory: Rig
     assert minute.rate_limited == 0
 
 
+async def test_retry_after_is_never_more_than_the_window(rig_factory: RigFactory) -> None:
+    rig = await rig_factory(("p", FakeUpstream(), model(rpm=2)))
+    assert [(await rig.chat())[0] for _ in range(2)] == [200, 200]
+    status, headers, _ = await rig.chat()
+    # The router's window is 60.5 s (its margin for the provider's clock), the client's wait
+    # the minute.
+    assert (status, headers["Retry-After"]) == (503, "60")
+    rig.clock.advance(59.9)
+    status, headers, _ = await rig.chat()
+    assert (status, headers["Retry-After"]) == (503, "1")
+    rig.clock.advance(0.6)
+    assert (await rig.chat())[0] == 200
+
+
+async def test_a_tpd_held_by_a_request_in_flight_says_retry_soon(rig_factory: RigFactory) -> None:
+    upstream = FakeUpstream()
+    rig = await rig_factory(("p", upstream, model(tpd=3000)))
+    upstream.inject(Fault(kind="hang"))
+    slow = asyncio.ensure_future(rig.chat(MEDIUM))  # reserves its estimate, 2029 tokens
+    await until(lambda: rig.budget("p/m"), lambda b: b["tpd_left"] != 3000)
+    status, headers, body = await rig.chat(MEDIUM)
+    # Not the day the reservation takes to leave the window: its answer will settle it.
+    assert (status, headers["Retry-After"]) == (503, "1"), body
+    upstream.hang.set()
+    assert (await slow)[0] == 502  # the upstream failed it: its tokens came back
+    assert [(await rig.chat(MEDIUM))[0] for _ in range(2)] == [200, 200]  # 712 each
+    status, headers, _ = await rig.chat(MEDIUM)  # now spent, none in flight: the day
+    assert (status, headers["Retry-After"]) == (503, "86400")
+
+
 async def test_with_max_queue_s_a_request_waits_for_the_minute_to_free(
         rig_factory: RigFactory) -> None:
     rig = await rig_factory(("p", FakeUpstream(), model(tpm=5000)),

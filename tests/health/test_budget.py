@@ -15,7 +15,10 @@ from prometheus_client import CollectorRegistry
 
 from router.budget import (
     FREE,
+    IN_FLIGHT_HORIZON_S,
+    IN_FLIGHT_RETRY_S,
     PROBE_RESERVE,
+    SHARED_RECHECK_S,
     WINDOW_MARGIN_S,
     BudgetLeft,
     Budgets,
@@ -297,12 +300,74 @@ def test_an_estimate_is_reserved_and_a_window_refuses_what_it_cannot_hold(clock:
     first = grant(budgets, b, 2500)
     assert first.tokens == 2500 and first.stored
     assert budgets.left(b) == BudgetLeft(rpm_left=9, tpm_left=3500)
-    grant(budgets, b, 2500)
+    second = grant(budgets, b, 2500)
     assert done(budgets.reserve(b, 2500)) is None  # 1000 left
     assert budgets.left(b).rpm_left == 8  # the refusal counted nothing
-    grant(budgets, b, 900)  # a smaller one still fits
+    third = grant(budgets, b, 900)  # a smaller one still fits
+    for ticket in (first, second, third):  # answered, each using its estimate
+        done(budgets.settle(ticket, ticket.tokens))
     assert budgets.refill_in(b, 2500) == pytest.approx(MINUTE)
     assert budgets.refill_in(b, 50) == 0.0
+
+
+def test_a_client_is_never_told_to_wait_longer_than_the_window(clock: FakeClock) -> None:
+    budgets = budgets_for(clock)
+    b = tokened(tpd=10_000, rpm=2)
+    for ticket in (grant(budgets, b, 100), grant(budgets, b, 100)):
+        done(budgets.settle(ticket, 100))
+    assert done(budgets.reserve(b, 100)) is None
+    # The router keeps its margin (its window is 60.5 s); the client is told the minute.
+    assert budgets.refill_in(b, 100) == pytest.approx(MINUTE)
+    assert budgets.retry_after(b, 100) == 60.0
+    clock.advance(20)
+    assert budgets.retry_after(b, 100) == pytest.approx(MINUTE - 20)  # within it: as it is
+    clock.advance(MINUTE - 20)
+    spent = grant(budgets, b, 9000)
+    done(budgets.settle(spent, 9000))
+    assert done(budgets.reserve(b, 2000)) is None
+    assert budgets.retry_after(b, 2000) == 86400.0  # the day, not the day and a half second
+
+
+def test_a_window_held_by_a_reservation_in_flight_says_retry_soon(clock: FakeClock) -> None:
+    budgets = budgets_for(clock)
+    b = tokened(tpd=5000)
+    in_flight = grant(budgets, b, 4000)
+    assert done(budgets.reserve(b, 2000)) is None
+    # Its answer's usage will replace the estimate: not the day its entry takes to leave.
+    assert budgets.retry_after(b, 2000) == budgets.refill_in(b, 2000) == IN_FLIGHT_RETRY_S
+    assert budgets.retry_after(b, 500) == 0.0  # a smaller one fits now
+    done(budgets.settle(in_flight, 300))
+    assert budgets.refill_in(b, 2000) == 0.0
+    spent = grant(budgets, b, 2000)
+    done(budgets.settle(spent, spent.tokens))  # answered, and it used its whole estimate
+    held = grant(budgets, b, 2000)  # in flight, but too small to free what a big one needs
+    assert done(budgets.reserve(b, 4000)) is None
+    assert budgets.retry_after(b, 4000) == 86400.0
+    assert budgets.retry_after(b, 1000) == 0.0
+    assert done(budgets.reserve(b, 1000)) is None  # 700 left: held may give back enough
+    assert budgets.retry_after(b, 1000) == IN_FLIGHT_RETRY_S
+    clock.advance(IN_FLIGHT_HORIZON_S)  # never settled (its attempt broke before it was sent)
+    assert budgets.retry_after(b, 1000) == pytest.approx(86400 + WINDOW_MARGIN_S - 600, abs=1)
+    assert held.tokens == 2000
+
+
+class SharedMemory(MemoryStore):
+    """One memory store two Budgets share, as replicas share a Redis."""
+
+    shared = True
+
+
+def test_a_token_window_another_replica_called_full_is_asked_again_soon(
+        clock: FakeClock) -> None:
+    store = SharedMemory(clock)
+    one, two = budgets_for(clock, store=store), budgets_for(clock, store=store)
+    b = tokened(tpd=5000)
+    in_flight = grant(one, b, 4000)
+    assert done(two.reserve(b, 2000)) is None
+    done(one.settle(in_flight, 300))  # on the other replica: this one is not told
+    assert done(two.reserve(b, 2000)) is None  # what the store said stands a while
+    clock.advance(SHARED_RECHECK_S)
+    assert done(two.reserve(b, 2000)) is not None  # not a day later
 
 
 def test_a_window_known_full_for_a_big_estimate_still_asks_for_a_small_one(clock: FakeClock) -> None:
@@ -407,8 +472,11 @@ def test_an_upstream_counting_declared_output_gets_as_much_as_is_left(clock: Fak
     assert len(store.asked) == 3  # refused whole, then granted what was left
     assert done(budgets.reserve(b, 1524, most=4596)) is None
     assert budgets.left(b).rpm_left == 28  # a refusal counted no request
-    # It learnt how long the estimate itself waits: not before the first grant leaves.
-    assert budgets.refill_in(b, 1524) == pytest.approx(MINUTE)
+    # It learnt how long the estimate itself waits: not before the first grant leaves, but both
+    # grants are in flight and their usage may give tokens back: look again soon.
+    assert budgets.refill_in(b, 1524) == IN_FLIGHT_RETRY_S
+    done(budgets.settle(second, second.tokens))
+    assert budgets.refill_in(b, 1524) == IN_FLIGHT_RETRY_S  # the first alone may free enough
     done(budgets.settle(first, 700))
     third = done(budgets.reserve(b, 1524, most=20_000))  # capped by the window's limit
     assert third is not None and third.tokens == 8000 - 700 - (8000 - 4596)
