@@ -47,6 +47,7 @@ from router.readiness import Readiness
 from router.recent import RecentRequests
 from router.responses_store import ResponsesStore
 from router.runtime import Runtime, RuntimeRef, build_runtime
+from router.shared_reports import SharedReports
 from router.state.backends import STORES, StoreSettings, replica_id
 from router.state.store import OPS, StateStore
 from router.ui.console import Console
@@ -75,8 +76,10 @@ def create_app(
     store = STORES[state.backend](
         StoreSettings(config.state_url, state.key_prefix, state.timeout_ms / 1000.0, replica_id()),
         clock, metrics, asyncio.sleep)
+    reports = SharedReports(store) if store.shared else None
     budgets = Budgets(store, clock, metrics,
-                      lambda name: provider_limits(app[RUNTIME].current.config, name))
+                      lambda name: provider_limits(app[RUNTIME].current.config, name),
+                      on_report=reports.publish if reports else None)
     cooldowns = SharedCooldowns(store, clock) if store.shared else None
     health = HealthTracker(clock, metrics, on_cooling=cooldowns.publish if cooldowns else None)
     app[CLOCK] = clock
@@ -116,6 +119,8 @@ def create_app(
     app.cleanup_ctx.append(_store_context)
     if cooldowns is not None:
         app.cleanup_ctx.append(cooldowns.context(health))
+    if reports is not None:
+        app.cleanup_ctx.append(reports.context(budgets))
     app.cleanup_ctx.append(_lifecycle)
     # Its own RNG: drawing from the strategies' one would change their picks.
     prober = Prober(health, budgets, metrics, lambda: app[RUNTIME].current, clock,

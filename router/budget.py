@@ -2,8 +2,9 @@
 provider account, checked and counted in one state-store call before a request is sent, so the
 router stops short of a provider's limit instead of running into its 429s; with a shared store
 the budget is the pool's, not each replica's. Plus what the provider itself reports is left, from
-the quota of its successful answers (known to the replica that got the answer; a limit a provider
-states becomes a shared window like the configured ones).
+the quota of its successful answers (shared through the store: the replica that got the answer
+hands it over, the others adopt it; a limit a provider states becomes a shared window like the
+configured ones).
 
 Each budget is a store Window (a sliding log): never sending more than `rpm` in any
 `MINUTE_S + WINDOW_MARGIN_S` seconds keeps within whatever window a provider really uses (fixed
@@ -24,7 +25,7 @@ from types import MappingProxyType
 from router.clock import Clock
 from router.config import Config
 from router.metrics import Metrics
-from router.state.store import Full, Reservation, StateStore, Window
+from router.state.store import Full, Report, Reservation, StateStore, Window
 from router.types import Backend
 from router.upstream import Quota
 
@@ -92,6 +93,8 @@ class Limits:
 
 NO_LIMITS = Limits()
 ProviderLimits = Callable[[str], Limits]
+# Hands the reports of one answer over, to be shared (synchronous: on the answer path).
+OnReport = Callable[[Sequence[Report]], None]
 # What a backend without any budget is granted: nothing counted, nothing to give back.
 UNLIMITED = Reservation((), 0, "", ())
 
@@ -128,10 +131,11 @@ class _Reported:
     """What the provider said is left, and how much we sent since it said so (requests, or
     tokens for a token count).
 
-    The count is the provider's, refreshed by every answer, so each replica trusts the last one
-    it heard whole, the store up or down: dividing it among the replicas would lock one out
-    until the reset whenever its part ran down between two answers, and a limit the provider
-    states is shared (and split while the store is down) as a window anyway. Once the reset
+    The count is the provider's, refreshed by every answer on any replica (a shared store hands
+    it to the others), so each replica trusts the freshest one whole, the store up or down:
+    dividing it among the replicas would lock one out until the reset whenever its part ran
+    down between two answers, and a limit the provider states is shared (and split while the
+    store is down) as a window anyway. Each replica counts its own sends against it. Once the reset
     time passes the count is back to the limit, not unlimited: for
     REPORT_TTL_S more it allows the reported limit (one request when the provider sent no limit
     and we had run the count down), so a backlog released at the reset is not all sent at once.
@@ -142,6 +146,7 @@ class _Reported:
     limit: int | None = None
     sent_since: int = 0
     sent_after_reset: int = 0
+    as_of: float = 0.0  # epoch seconds the count was true (which of two reports is fresher)
 
     def left(self, now: float) -> int | None:
         if now < self.until:
@@ -205,8 +210,10 @@ class _Plan:
 
 class Budgets:
     def __init__(self, store: StateStore, clock: Clock, metrics: Metrics | None = None,
-                 provider_limits: ProviderLimits = lambda _: NO_LIMITS) -> None:
+                 provider_limits: ProviderLimits = lambda _: NO_LIMITS,
+                 on_report: OnReport | None = None) -> None:
         self._store = store
+        self._on_report = on_report
         self._clock = clock
         self._metrics = metrics
         self._provider_limits = provider_limits
@@ -445,8 +452,9 @@ class Budgets:
         return self._refill_in(backend, tokens, told=False)
 
     def retry_after(self, backend: Backend, tokens: int = 1) -> float:
-        """refill_in() as a client is told it (a 503's Retry-After): a window's wait is never
-        more than the window's minute or day, though the router keeps its margin itself."""
+        """refill_in() as a client is told it (a 503's Retry-After): the wait of a window, or
+        of a provider's count, is never more than its minute or day, though the router keeps
+        its margin itself."""
         return self._refill_in(backend, tokens, told=True)
 
     def _refill_in(self, backend: Backend, tokens: int, told: bool) -> float:
@@ -458,7 +466,10 @@ class Budgets:
             need = max(tokens, 1) if UNITS[unit].tokens else 1
             left = report.left(now)
             if left is not None and left < need:
-                wait = max(wait, report.refill_at(now) - now)
+                # A client is told no more than the count's minute (or day) either: a reset
+                # a provider gives as "59.99s" must not read as 61.
+                refill = report.refill_at(now) - now
+                wait = max(wait, min(refill, UNITS[unit].span_s) if told else refill)
         return max(wait, 0.0)
 
     @staticmethod
@@ -501,17 +512,48 @@ class Budgets:
         reports = (("rpm", quota.requests_remaining, quota.requests_reset_epoch, quota.requests_limit),
                    ("rpd", quota.day_remaining, quota.day_reset_epoch, quota.day_limit),
                    ("tpm", quota.tokens_remaining, quota.tokens_reset_epoch, quota.tokens_limit))
+        as_of = wall - (now - since)
+        shared: list[Report] = []
         for unit, remaining, reset, limit in reports:
             if remaining is None:
                 continue
-            ttl = reset - wall if reset is not None and reset > wall else REPORT_TTL_S
-            held = self._reported.get(backend_id)
-            if held is None:
-                if len(self._reported) >= MAX_REMEMBERED:
-                    self._reported.clear()
-                held = self._reported[backend_id] = {}
-            held[unit] = _Reported(remaining, now + min(ttl, DAY_S), limit,
-                                   sent_since=unseen[UNITS[unit].tokens])
+            ttl = min(reset - wall if reset is not None and reset > wall else REPORT_TTL_S, DAY_S)
+            unseen_here = unseen[UNITS[unit].tokens]
+            self._held(backend_id)[unit] = _Reported(remaining, now + ttl, limit,
+                                                     sent_since=unseen_here, as_of=as_of)
+            # For the others: less what this replica sent that the count does not hold yet.
+            shared.append(Report(f"backend:{backend_id}:{unit}", max(remaining - unseen_here, 0),
+                                 wall + ttl, as_of, limit))
+        if shared and self._on_report is not None:
+            self._on_report(shared)
+
+    def share(self, reports: Iterable[Report]) -> None:
+        """Counts other replicas heard (a shared store's `reports()`), each adopted where it is
+        fresher than the one held here, with what this replica sent since counted against it
+        (the others count their own)."""
+        now, wall = self._clock.monotonic(), self._clock.wall()
+        for report in reports:
+            scope, _, rest = report.key.partition(":")
+            backend_id, _, unit = rest.rpartition(":")
+            if scope != "backend" or not backend_id or unit not in UNITS:
+                continue  # written by another version: not ours to read
+            current = self._reported.get(backend_id, {}).get(unit)
+            if current is not None and current.as_of >= report.as_of_epoch:
+                continue  # this replica's own, or staler than what it heard since
+            since = now - (wall - report.as_of_epoch)
+            recent = [cost for t, cost in self._recent.get(backend_id, ()) if t >= since]
+            sent = sum(recent) if UNITS[unit].tokens else len(recent)
+            self._held(backend_id)[unit] = _Reported(
+                report.remaining, now + (report.until_epoch - wall), report.limit,
+                sent_since=sent, as_of=report.as_of_epoch)
+
+    def _held(self, backend_id: str) -> dict[str, _Reported]:
+        held = self._reported.get(backend_id)
+        if held is None:
+            if len(self._reported) >= MAX_REMEMBERED:
+                self._reported.clear()
+            held = self._reported[backend_id] = {}
+        return held
 
     # -- what is left ---------------------------------------------------------------------------
 
@@ -533,11 +575,14 @@ class Budgets:
     async def refresh(self, backends: Iterable[Backend]) -> None:
         """Ask the store what every budget of `backends` has left now (one call), for /status
         and the gauges (set here only: /metrics refreshes before it answers, so the request
-        path never spends time on them). Windows refill as time passes, requests or not."""
+        path never spends time on them). Windows refill as time passes, requests or not. A
+        shared store is asked for the reports other replicas heard too (a second call)."""
         listed = list(backends)
         windows = list({w.key: w for b in listed for w in self.windows(b)}.values())
         if windows:
             self._remember(windows, await self._store.room(windows))
+        if self._store.shared:
+            self.share(await self._store.reports())
         for backend in listed:
             self._report_left(backend)
 

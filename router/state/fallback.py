@@ -26,6 +26,7 @@ from router.state.store import (
     Cooldown,
     Full,
     Replicas,
+    Report,
     Reservation,
     StateStore,
     StoreError,
@@ -284,6 +285,26 @@ class FallbackStore:
             except StoreError as exc:
                 self._failed(exc)
         return await self._local.cooldowns()
+
+    # -- what providers report -----------------------------------------------------------------
+
+    async def put_reports(self, reports: Sequence[Report]) -> None:
+        # Not replayed after an outage: every answer brings a fresher count than a replay would.
+        if self._up:
+            try:
+                await self._primary.put_reports(reports)
+                return
+            except StoreError as exc:
+                self._failed(exc)
+        self._local.put_reports_now(reports)
+
+    async def reports(self) -> tuple[Report, ...]:
+        if self._up:
+            try:
+                return await self._primary.reports()
+            except StoreError as exc:
+                self._failed(exc)
+        return await self._local.reports()
 
     async def heartbeat(self) -> Replicas:
         await self.step()

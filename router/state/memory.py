@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from router.clock import Clock
-from router.state.store import Cooldown, Full, Replicas, Reservation, Window
+from router.state.store import Cooldown, Full, Replicas, Report, Reservation, Window
 
 MAX_RESPONSES = 10_000
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # well inside a pod's memory limit
@@ -81,6 +81,7 @@ class MemoryStore:
         self._tokens = (f"{replica}:m{n}" for n in itertools.count())
         self._logs: dict[str, _Log] = {}
         self._cooldowns: dict[str, Cooldown] = {}
+        self._reports: dict[str, Report] = {}
         self._responses: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
         self._response_bytes = 0
         self._max_responses = max_responses
@@ -187,6 +188,25 @@ class MemoryStore:
         for key in [k for k, c in self._cooldowns.items() if c.until_epoch <= now]:
             del self._cooldowns[key]
         return tuple(self._cooldowns.values())
+
+    # -- what providers report -------------------------------------------------------------
+
+    def put_reports_now(self, reports: Sequence[Report]) -> None:
+        now = self._clock.wall()
+        for key in [k for k, r in self._reports.items() if r.until_epoch <= now]:
+            del self._reports[key]
+        for report in reports:
+            held = self._reports.get(report.key)
+            if report.until_epoch > now and (held is None
+                                             or report.as_of_epoch >= held.as_of_epoch):
+                self._reports[report.key] = report
+
+    async def put_reports(self, reports: Sequence[Report]) -> None:
+        self.put_reports_now(reports)
+
+    async def reports(self) -> tuple[Report, ...]:
+        now = self._clock.wall()
+        return tuple(r for r in self._reports.values() if r.until_epoch > now)
 
     async def heartbeat(self) -> Replicas:
         return self._me

@@ -7,6 +7,7 @@ Keys (P = key_prefix):
   P window:<window key>        sorted set of "token|cost", scored by the instant in ms
   P window-totals              hash: window key -> its costs' excess over one per entry
   P cooldowns                  hash: cooldown key -> "until_ms|reason"
+  P reports                    hash: report key -> "as_of_ms|until_ms|remaining|limit"
   P replicas                   sorted set of replica ids, scored by their last heartbeat
   P store-id                   a random id: a new one means the store lost its data
   P response:<id>              a stored Response
@@ -36,7 +37,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
 from router.clock import Clock
-from router.state.store import Cooldown, Full, Replicas, Reservation, StoreError, Window
+from router.state.store import (
+    Cooldown,
+    Full,
+    Replicas,
+    Report,
+    Reservation,
+    StoreError,
+    Window,
+)
 
 T = TypeVar("T")
 ScriptArg = str | int
@@ -231,6 +240,31 @@ for i = 1, #all, 2 do
   if t <= now then redis.call('HDEL', KEYS[1], all[i]) elseif t > last then last = t end
 end
 redis.call('PEXPIRE', KEYS[1], last - now + @SLACK@)
+return 1
+""".replace("@SLACK@", str(KEY_SLACK_MS)))
+
+# KEYS[1]: the reports hash. ARGV: now_ms, then per report its field, remaining, until_ms,
+# as_of_ms and limit ("" when not said). A report replaces one as of no later; those whose
+# reset has come are dropped, and the hash lives as long as its last one.
+PUT_REPORTS = Script("""
+local now = tonumber(ARGV[1])
+for i = 2, #ARGV, 5 do
+  local as_of = tonumber(ARGV[i+3])
+  if tonumber(ARGV[i+2]) > now then
+    local current = redis.call('HGET', KEYS[1], ARGV[i])
+    local held = current and tonumber(string.match(current, '^(%d+)|'))
+    if not held or held <= as_of then
+      redis.call('HSET', KEYS[1], ARGV[i],
+                 ARGV[i+3] .. '|' .. ARGV[i+2] .. '|' .. ARGV[i+1] .. '|' .. ARGV[i+4])
+    end
+  end
+end
+local all, last = redis.call('HGETALL', KEYS[1]), now
+for i = 1, #all, 2 do
+  local t = tonumber(string.match(all[i+1], '^%d+|(%d+)|'))
+  if not t or t <= now then redis.call('HDEL', KEYS[1], all[i]) elseif t > last then last = t end
+end
+if last > now then redis.call('PEXPIRE', KEYS[1], last - now + @SLACK@) end
 return 1
 """.replace("@SLACK@", str(KEY_SLACK_MS)))
 
@@ -432,6 +466,35 @@ class RedisStore:
             return tuple(found)
 
         return await self._call("cooldowns", run)
+
+    # -- what providers report ------------------------------------------------------------
+
+    async def put_reports(self, reports: Sequence[Report]) -> None:
+        if not reports:
+            return
+        args: list[ScriptArg] = [self._now_ms()]
+        for r in reports:
+            args += [r.key, max(r.remaining, 0), _ms(r.until_epoch), math.floor(r.as_of_epoch * 1000.0),
+                     "" if r.limit is None else r.limit]
+        await self._call("put_reports", lambda: self._eval(PUT_REPORTS, [self.key("reports")], args))
+
+    async def reports(self) -> tuple[Report, ...]:
+        async def run() -> tuple[Report, ...]:
+            raw: dict[Any, Any] = await self._client.hgetall(self.key("reports"))
+            now = self._now_ms()
+            found = []
+            for field, value in raw.items():
+                parts = value.decode().split("|")
+                if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]):
+                    continue  # written by another version: not ours to read
+                as_of, until, remaining = (int(p) for p in parts[:3])
+                if until > now:
+                    limit = int(parts[3]) if parts[3].isdigit() else None
+                    found.append(Report(field.decode(), remaining, until / 1000.0,
+                                        as_of / 1000.0, limit))
+            return tuple(found)
+
+        return await self._call("reports", run)
 
     async def heartbeat(self) -> Replicas:
         args: list[ScriptArg] = [self._now_ms(), self._replica, _ms(HEARTBEAT_TTL_S),

@@ -1,8 +1,8 @@
 """The state-store seam: the facts replicas share. Budget windows (check-and-reserve a cost, then
 adjust it to what was really spent), cooldowns with their reason and expiry, which replicas are
-alive, and stored Responses. Two implementations: `MemoryStore` (this process only) and
-`RedisStore` (every replica naming the same Redis); `FallbackStore` serves a shared store from
-local state while it fails.
+alive, what providers report is left of their limits, and stored Responses. Two
+implementations: `MemoryStore` (this process only) and `RedisStore` (every replica naming the
+same Redis); `FallbackStore` serves a shared store from local state while it fails.
 
 A store never raises anything but StoreError, and only RedisStore raises that: the fallback
 catches it, so nothing the store does reaches a client. Durations cross the seam, not instants:
@@ -69,6 +69,21 @@ class Cooldown:
 
 
 @dataclass(frozen=True, slots=True)
+class Report:
+    """What a provider said is left of one of its limits, for every replica: `remaining` more
+    until `until_epoch` (its reset, wall clock), as of `as_of_epoch` (about when the answered
+    request reached the provider: what was sent after it is not counted in it); `limit` what it
+    counts down from, when said. `key` names it, e.g. "backend:groq/llama-3.3-70b:tpm"; it
+    means nothing to the store. A store keeps a report until its reset."""
+
+    key: str
+    remaining: int
+    until_epoch: float
+    as_of_epoch: float
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Replicas:
     """The replicas seen alive in the store lately (sorted ids), this one among them."""
 
@@ -90,7 +105,8 @@ class Replicas:
 
 # Every operation a store call can fail in (the `op` label): their error counters start at 0.
 OPS = ("reserve", "replay", "room", "adjust", "refund", "set_cooldown", "cooldowns",
-       "heartbeat", "put_response", "get_response", "delete_response", "leave")
+       "put_reports", "reports", "heartbeat", "put_response", "get_response", "delete_response",
+       "leave")
 
 
 class StoreError(Exception):
@@ -141,6 +157,15 @@ class StateStore(Protocol):
 
     async def cooldowns(self) -> tuple[Cooldown, ...]:
         """Every cooldown not yet over."""
+        ...
+
+    async def put_reports(self, reports: Sequence[Report]) -> None:
+        """Keep each report until its reset, unless one of its key as of a later instant is
+        kept already (a fresher count replaces a staler one, never the reverse)."""
+        ...
+
+    async def reports(self) -> tuple[Report, ...]:
+        """Every report whose reset has not come yet."""
         ...
 
     async def heartbeat(self) -> Replicas:

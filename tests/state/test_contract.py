@@ -13,7 +13,7 @@ import pytest
 from bench.redis_server import RedisServer
 from router.state.memory import MemoryStore
 from router.state.redis import RedisStore
-from router.state.store import Cooldown, Full, Reservation, StateStore, Window
+from router.state.store import Cooldown, Full, Report, Reservation, StateStore, Window
 from tests.clock import FakeClock
 
 RPM = Window("backend:p/m:rpm", 3, 60.0)
@@ -211,3 +211,31 @@ async def test_responses_round_trip(store: StateStore) -> None:
     assert not await store.delete_response("resp_1")
     assert await store.get_response("resp_1") is None
     assert await store.get_response("resp_2") == b"second"
+
+
+def heard(reports: tuple[Report, ...]) -> dict[str, tuple[int, float, float, int | None]]:
+    """Reports by key, instants to the ms a Redis keeps (resets rounded up, as-ofs down)."""
+    return {r.key: (r.remaining, round(r.until_epoch, 2), round(r.as_of_epoch, 2), r.limit)
+            for r in reports}
+
+
+async def test_a_report_is_kept_until_its_reset_and_a_fresher_one_wins(store: StateStore,
+                                                                       clock: FakeClock) -> None:
+    clock.epoch = float(int(clock.epoch))  # whole seconds: what Redis gives back is the same
+    now = clock.wall()
+    tokens = Report("backend:p/m:tpm", 100, now + 30, now - 1, 6000)
+    requests = Report("backend:openrouter/x:free:rpm", 3, now + 90, now - 1)
+    await store.put_reports([tokens, requests])
+    assert heard(await store.reports()) == heard((tokens, requests))
+    stale = Report("backend:p/m:tpm", 5000, now + 30, now - 2, 6000)  # heard before, told late
+    fresher = Report("backend:p/m:tpm", 40, now + 25, now - 0.5, 6000)
+    await store.put_reports([stale])
+    assert heard(await store.reports()) == heard((tokens, requests))
+    await store.put_reports([fresher])
+    assert heard(await store.reports()) == heard((fresher, requests))
+    clock.advance(25)  # its reset: gone
+    assert heard(await store.reports()) == heard((requests,))
+    await store.put_reports([Report("backend:p/m:rpd", 7, now + 10, now)])  # reset already
+    assert heard(await store.reports()) == heard((requests,))
+    clock.advance(65)
+    assert await store.reports() == ()

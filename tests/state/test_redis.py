@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from bench.redis_server import RedisServer, running
 from router.state.backends import safe_address
 from router.state.redis import RedisStore
-from router.state.store import Cooldown, Full, Reservation, StoreError, Window
+from router.state.store import Cooldown, Full, Report, Reservation, StoreError, Window
 from tests.clock import FakeClock
 
 RPM = Window("backend:p/m:rpm", 10, 60.0)
@@ -53,16 +53,18 @@ async def test_every_key_is_prefixed_and_expires(redis_server: RedisServer, admi
     await s.set_cooldown(Cooldown("backend:wait:p/m", clock.wall() + 30, "rate_limited"))
     await s.heartbeat()
     await s.put_response("resp_1", b"{}", 3600)
+    await s.put_reports([Report("backend:p/m:tpm", 100, clock.wall() + 20, clock.wall())])
     keys = [k.decode() async for k in admin.scan_iter(match=f"{prefix}*")]
-    assert len(keys) == 9, keys  # four windows, and one key of each other kind
+    assert len(keys) == 10, keys  # four windows, and one key of each other kind
     assert {k.removeprefix(prefix).split(":", 1)[0] for k in keys} == {
-        "window", "window-totals", "cooldowns", "replicas", "store-id", "response"}
+        "window", "window-totals", "cooldowns", "reports", "replicas", "store-id", "response"}
     for key in keys:
         ttl_ms = await admin.pttl(key)
         assert ttl_ms > 0, f"{key} never expires"
         assert ttl_ms <= 2 * 86400 * 1000, key  # two days at most (the store id)
     assert 3599_000 <= await admin.pttl(f"{prefix}response:resp_1") <= 3600_000
     assert 29_000 <= await admin.pttl(f"{prefix}cooldowns") <= 31_000 + 1000
+    assert 19_000 <= await admin.pttl(f"{prefix}reports") <= 21_000 + 1000  # until its reset
     await s.aclose()
 
 

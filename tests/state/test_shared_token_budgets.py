@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from bench.redis_server import RedisServer
 from router.demo.scripted import Behaviour, Fault
+from router.demo.token_limits import Refusal
 from router.demo.upstream import FakeUpstream
 from tests.clock import FakeClock
 from tests.token_rig import BIG, MEDIUM, Client, Rig, RigFactory, Server, Upstream, groq, model, until
@@ -132,3 +133,24 @@ async def test_a_stated_limit_past_1e14_and_an_unreadable_store_answer_are_never
     assert (await rig.chat(MEDIUM))[0] == 200
     for path in ("/status", "/metrics"):
         assert (await rig.client.get(path)).status == 200, path
+
+
+async def test_a_remaining_count_one_replica_hears_holds_on_the_other(
+        rig_factory: RigFactory, redis_server: RedisServer) -> None:
+    upstream = groq(tpm=6000)
+    one, two = await replicas(rig_factory, redis_server, ("groq", upstream, model()))
+    assert (await one.chat("hello", max_tokens=20))[0] == 200
+    minute = upstream.token_minutes["m"]
+    # Another user of the same key spends most of the minute: only the provider's count shows it.
+    assert not isinstance(minute.admit(5000, {"max_tokens": 1}), Refusal)
+    status, headers, _ = await one.chat("hello", max_tokens=20)
+    assert status == 200
+    told = int(headers["x-ratelimit-remaining-tokens"])
+    assert told < 1000
+    # The other replica never had an answer from it, and shows the count all the same.
+    await until(lambda: two.budget("groq/m"), lambda b: b["tpm_left"] is not None
+                and b["tpm_left"] <= told)
+    sent = two.chats("groq")
+    status, headers, _ = await two.chat(MEDIUM)  # an estimate of 2029: more than is left
+    assert status == 503 and int(headers["Retry-After"]) <= 60
+    assert two.chats("groq") == sent and minute.rate_limited == 0
