@@ -19,7 +19,7 @@ from router.state.backends import safe_address
 from router.state.fallback import FallbackStore
 from router.state.memory import MemoryStore
 from router.state.redis import RedisStore
-from router.state.store import Cooldown, Full, Reservation, Window
+from router.state.store import Cooldown, Full, Report, Reservation, Window
 from tests.clock import FakeClock
 
 RPM = Window("backend:p/m:rpm", 10, 60.0)
@@ -237,3 +237,18 @@ async def test_a_restarted_store_is_told_each_windows_own_count(
     assert await two.store.room([REQUESTS, TOKENS]) == (9, 600)
     await two.store.refund(granted)
     assert await one.store.room([REQUESTS, TOKENS]) == (10, 900)
+
+
+async def test_provider_counts_are_kept_locally_while_the_store_is_away(
+    server: RedisServer, replicas: list[Replica], clock: FakeClock
+) -> None:
+    one, two, _ = replicas
+    count = Report("backend:p/m:tpm", 100, clock.wall() + 30, clock.wall())
+    await one.store.put_reports([count])
+    assert [r.remaining for r in await two.store.reports()] == [100]  # shared
+    server.stop()
+    later = Report("backend:p/m:tpm", 40, clock.wall() + 30, clock.wall() + 1)
+    await one.store.put_reports([later])  # never raises: kept here
+    assert [r.remaining for r in await one.store.reports()] == [40]
+    assert one.errors("put_reports") == 1.0 and not one.store.up
+    assert await two.store.reports() == ()  # its own local state holds none
