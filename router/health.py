@@ -251,7 +251,8 @@ class HealthTracker:
         """A request is about to be sent to `backend`; if it is half-open, this is its trial."""
         h = self._get(backend.id, backend.provider)
         h.inflight += 1
-        if self._view(h, self._clock.monotonic()).state is State.HALF_OPEN:
+        # Only a backend with a trial pending can be half-open: the others need no view.
+        if h.trial_pending and self._view(h, self._clock.monotonic()).state is State.HALF_OPEN:
             h.trial_inflight = True
             h.view = None
             self._generation += 1
@@ -269,6 +270,14 @@ class HealthTracker:
         h = self._get(outcome.backend_id, provider)
         now = self._clock.monotonic()
         before = self._view(h, now)
+        if outcome.ok and before.state is State.HEALTHY and not outcome.probe:
+            # The common case, once per proxied request: a success cannot take a healthy
+            # backend out of rotation, so no cached candidate list changes. The view is
+            # recomputed (and a drift to degraded logged) when it is next read.
+            h.requests += 1
+            self._succeeded(h, outcome, now, False)
+            h.view = None
+            return
         # A probe landing while a request is on trial does not decide the trial.
         is_trial = before.state is State.HALF_OPEN and not (outcome.probe and h.trial_inflight)
         if not outcome.probe:
