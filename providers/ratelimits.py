@@ -244,6 +244,10 @@ _RESET_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 
+# Every name in the three tables above starts with one of these.
+_QUOTA_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+
+
 def _count(value: str) -> int | None:
     try:
         number = float(value)
@@ -254,7 +258,13 @@ def _count(value: str) -> int | None:
 
 def quota_from_headers(headers: Mapping[str, str], now: float) -> Quota | None:
     """The remaining budget the headers of any answer report, or None when they report none."""
-    names = lowered(headers)
+    # Read on every answer: only the rate-limit headers are lowered and looked at.
+    names: dict[str, str] = {}
+    for name, value in headers.items():
+        if name[:1] in "xXaA" and (lower := name.lower()).startswith(_QUOTA_PREFIXES):
+            names.setdefault(lower, value)
+    if not names:
+        return None
     counts = {
         bucket: next((n for h in hs if h in names and (n := _count(names[h])) is not None), None)
         for bucket, hs in _COUNT_HEADERS.items()

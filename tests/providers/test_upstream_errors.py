@@ -15,7 +15,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from providers.ratelimits import next_midnight, parse_duration, quota_from_headers, reset_epoch
+from providers.ratelimits import (
+    _COUNT_HEADERS,
+    _LIMIT_HEADERS,
+    _QUOTA_PREFIXES,
+    _RESET_HEADERS,
+    next_midnight,
+    parse_duration,
+    quota_from_headers,
+    reset_epoch,
+)
 from providers.upstream_errors import (
     GONE_COOLDOWN_S,
     LONG_COOLDOWN_S,
@@ -1086,3 +1095,18 @@ def test_next_midnight_is_the_next_local_midnight(now: float, tz: str) -> None:
     assert now < midnight <= now + 25 * 3600
     local = datetime.fromtimestamp(midnight, ZoneInfo(tz))
     assert (local.hour, local.minute, local.second) == (0, 0, 0)
+
+
+def test_every_quota_header_passes_the_prefix_filter() -> None:
+    # quota_from_headers looks only at names with these prefixes: a table entry without one
+    # would be silently ignored.
+    names = [h for table in (_COUNT_HEADERS, _LIMIT_HEADERS, _RESET_HEADERS)
+             for hs in table.values() for h in hs]
+    assert names and all(h.startswith(_QUOTA_PREFIXES) for h in names)
+
+
+def test_quota_header_names_are_read_in_any_case() -> None:
+    quota = quota_from_headers({"X-RateLimit-Remaining-Requests": "7",
+                                "Anthropic-RateLimit-Tokens-Remaining": "900"}, NOW)
+    assert quota is not None
+    assert (quota.requests_remaining, quota.tokens_remaining) == (7, 900)
