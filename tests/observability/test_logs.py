@@ -3,10 +3,13 @@ and no key or prompt text ever rendered."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import re
 import string
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -70,6 +73,68 @@ def test_the_access_line_is_what_the_processor_chain_would_render(stream: io.Str
     del fast["timestamp"], chained["timestamp"]
     assert fast == chained
     assert fast["request_id"] == "req-2 [redacted]" and fast["level"] == "warning"
+
+
+@settings(max_examples=40)
+@given(request_id=st.one_of(st.text(alphabet=SECRET_ALPHABET + "-_ ", max_size=40),
+                            st.sampled_from(["AIza" + "x" * 24, "abcAIza" + "Q1" * 12,
+                                             "0123456789abcdef012345"])))
+def test_the_access_line_scrubs_a_request_id_as_the_chain_would(request_id: str) -> None:
+    out = io.StringIO()
+    logs.configure(console=False, level="info", stream=out)
+    try:
+        access(request_id=request_id)
+        logs.logger().info("request", request_id=request_id)
+    finally:
+        structlog.reset_defaults()
+    fast, chained = lines(out)
+    assert fast["request_id"] == chained["request_id"]
+
+
+def test_the_access_line_timestamp_is_structlogs_iso_utc(stream: io.StringIO) -> None:
+    access()
+    logs.logger().info("request")
+    fast, chained = (line["timestamp"] for line in lines(stream))
+    shape = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
+    assert re.fullmatch(shape, fast) and re.fullmatch(shape, chained)
+    stamps = [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in (fast, chained)]
+    assert timedelta(0) <= stamps[1] - stamps[0] < timedelta(seconds=5)
+
+
+class CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes = 0
+
+    def flush(self) -> None:
+        self.flushes += 1
+        super().flush()
+
+
+async def test_access_lines_of_one_loop_turn_share_one_flush() -> None:
+    out = CountingStream()
+    logs.configure(console=False, level="info", stream=out)
+    try:
+        for n in range(5):
+            access(request_id=f"req-{n}")
+        assert out.flushes == 0 and len(lines(out)) == 5
+        await asyncio.sleep(0)  # one turn of the loop
+        assert out.flushes == 1
+        access(request_id="req-5")
+        await asyncio.sleep(0)
+        assert out.flushes == 2
+    finally:
+        structlog.reset_defaults()
+
+
+def test_an_access_line_outside_a_loop_is_flushed_at_once() -> None:
+    out = CountingStream()
+    logs.configure(console=False, level="info", stream=out)
+    try:
+        access()
+        assert out.flushes == 1
+    finally:
+        structlog.reset_defaults()
 
 
 def test_a_filtered_access_line_costs_no_rendering() -> None:
