@@ -269,15 +269,16 @@ class HealthTracker:
     def record(self, outcome: Outcome, provider: str) -> None:
         h = self._get(outcome.backend_id, provider)
         now = self._clock.monotonic()
-        before = self._view(h, now)
-        if outcome.ok and before.state is State.HEALTHY and not outcome.probe:
-            # The common case, once per proxied request: a success cannot take a healthy
-            # backend out of rotation, so no cached candidate list changes. The view is
-            # recomputed (and a drift to degraded logged) when it is next read.
+        if outcome.ok and not h.trial_pending and not outcome.probe:
+            # The common case, once per proxied request. Without a trial pending, a success
+            # opens or closes nothing (it may only move the score, or healthy <-> degraded),
+            # so no cached candidate list changes: the view is recomputed, and a change of
+            # state logged, when it is next read, not here.
             h.requests += 1
             self._succeeded(h, outcome, now, False)
             h.view = None
             return
+        before = self._view(h, now)
         # A probe landing while a request is on trial does not decide the trial.
         is_trial = before.state is State.HALF_OPEN and not (outcome.probe and h.trial_inflight)
         if not outcome.probe:
