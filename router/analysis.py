@@ -129,9 +129,13 @@ def analyse_items(body: JSON, session_key: str | None = None) -> Needs:
 
 def _ceiling(body: JSON, fields: tuple[str, ...]) -> int | None:
     """The smallest positive integer among the body's output-bound fields (None: none set)."""
-    found = [v for f in fields if isinstance(v := body.get(f), int)
-             and not isinstance(v, bool) and v > 0]
-    return min(found, default=None)
+    least: int | None = None
+    for name in fields:
+        value = body.get(name)
+        # type() is int: a bool is not a token count (and this runs on every request).
+        if type(value) is int and value > 0 and (least is None or value < least):
+            least = value
+    return least
 
 
 def _parts_len(content: Any) -> tuple[int, int]:
