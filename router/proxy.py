@@ -27,6 +27,7 @@ from router.errors import (
 from router.health import HealthTracker
 from router.metrics import Metrics
 from router.pool import Target
+from router.records import record
 from router.redact import redact, redact_bytes
 from router.request_ids import RequestIds
 from router.runtime import Runtime
@@ -46,7 +47,7 @@ PASSED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
 Keep = Callable[[JSON], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Attempt:
     call: Call
     client: ClientApi

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from router.records import record
+
 JSON = dict[str, Any]
 
 
@@ -69,7 +71,7 @@ class Backend:
     counts_max_tokens: bool = False  # its provider counts the declared max_tokens as spent
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Needs:
     """What a request requires of a backend, found by request analysis."""
 
@@ -101,7 +103,7 @@ class StrategyFactory(Protocol):
     def __call__(self, rng: random.Random) -> Strategy: ...
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Outcome:
     """What one upstream attempt (or probe) produced; the health tracker consumes these."""
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from router.clock import SystemClock
+from router.records import record
 from router.types import JSON, Backend
 
 
@@ -25,7 +26,7 @@ class ProviderSettings:
     wall: Callable[[], float] = field(default_factory=lambda: SystemClock().wall)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UpstreamRequest:
     backend: Backend
     body: JSON  # already in the upstream's wire format, `model` set to the upstream's id
@@ -33,7 +34,7 @@ class UpstreamRequest:
     headers: Mapping[str, str] = field(default_factory=dict)  # e.g. anthropic-beta
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Quota:
     """What an upstream's rate-limit headers say is left, parsed by its provider adapter (each
     provider names them its own way); None where it sends nothing. Instants are epoch seconds."""

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol
 
+from router.records import record
 from router.types import JSON
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TranslatedRequest:
     body: JSON
     # upstream tool name -> the client's name, where a name had to be changed for the target
     tool_names: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ResponseContext:
     served_model: str  # the backend id, written into every `model` field the client sees
     include_usage: bool = False  # an OpenAI client asked stream_options.include_usage
