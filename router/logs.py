@@ -9,6 +9,7 @@ future caller passes one anyway."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sys
@@ -242,10 +243,9 @@ class _AccessSink:
 
     def _flushed(self, stream: TextIO) -> None:
         self._flush_pending = False
-        try:
+        # Closed in between (a reconfigured test stream): nothing left to flush.
+        with contextlib.suppress(ValueError):
             stream.flush()
-        except ValueError:
-            pass  # closed in between (a reconfigured test stream): nothing left to flush
 
 
 _SINK = _AccessSink()
