@@ -49,7 +49,8 @@ class Exchange:
                 raise classify(resp.status, resp.headers, raw, now=now)
             quota = quota_from_headers(resp.headers, now)
             if stream and "text/event-stream" in resp.headers.get("Content-Type", ""):
-                return UpstreamReply(resp.status, resp.headers, events=_events(resp, check, self._wall),
+                return UpstreamReply(resp.status, resp.headers,
+                                     batches=_batches(resp, check, self._wall),
                                      release=resp.release, quota=quota)
             # A JSON answer to a stream request is read whole; the proxy counts it as a
             # bad_response and fails over.
@@ -81,9 +82,9 @@ def _json(raw: bytes) -> JSON:
     return parsed
 
 
-async def _events(
+async def _batches(
     resp: TransportResponse, check: StreamCheck, wall: Callable[[], float]
-) -> AsyncIterator[JSON]:
+) -> AsyncIterator[list[JSON]]:
     decoder = SSEDecoder()
     try:
         while True:
@@ -92,23 +93,37 @@ async def _events(
             except BadResponse:
                 raise StreamError("the upstream stream broke off") from None
             frames = decoder.feed(chunk) if chunk else decoder.flush()
+            batch: list[JSON] = []
             for _event, data in frames:
                 if data == b"[DONE]":
+                    if batch:
+                        yield batch
                     return
                 try:
-                    event = orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    raise StreamError("the upstream sent a malformed stream event") from None
-                if not isinstance(event, dict):
-                    raise StreamError("the upstream sent a stream event that is not an object")
-                check(event, wall)
-                yield event
+                    batch.append(_event_of(data, check, wall))
+                except Exception:
+                    if batch:  # what came before the break is the client's all the same
+                        yield batch
+                    raise
+            if batch:
+                yield batch
             if not chunk:
                 return
     except ValueError as exc:  # the decoder's buffer limit
         raise StreamError(str(exc)) from None
     finally:
         resp.release()
+
+
+def _event_of(data: bytes, check: StreamCheck, wall: Callable[[], float]) -> JSON:
+    try:
+        event = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise StreamError("the upstream sent a malformed stream event") from None
+    if not isinstance(event, dict):
+        raise StreamError("the upstream sent a stream event that is not an object")
+    check(event, wall)
+    return event
 
 
 def check_openai_event(event: JSON, wall: Callable[[], float]) -> None:

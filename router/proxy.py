@@ -231,7 +231,7 @@ class Proxy:
             ))
             latency = self._clock.monotonic() - started
             self._metrics.first_byte(a.backend.id, latency)
-            if reply.events is None:
+            if reply.batches is None:
                 if a.needs.stream:
                     raise BadResponse("the upstream answered a stream request without a stream")
                 answer = await self._json_answer(a, reply, ctx, latency)
@@ -272,15 +272,15 @@ class Proxy:
         latency: float,
     ) -> tuple[web.StreamResponse, bool]:
         """The stream relayed, and whether it ran to its end (False: the client left first)."""
-        assert reply.events is not None
-        events = reply.events
+        assert reply.batches is not None
+        batches = reply.batches
         preamble: list[JSON] = []
         try:
             # Commit to this backend only once something real has arrived: until then a
             # failure (429 in-band, empty stream, hang) can still go to another backend.
-            async for event in events:
-                preamble.append(event)
-                if a.upstream.is_content(event):
+            async for batch in batches:
+                preamble += batch
+                if any(a.upstream.is_content(event) for event in batch):
                     break
                 if len(preamble) >= MAX_PREAMBLE_EVENTS:
                     raise BadResponse("the upstream stream sent no content in its first events")
@@ -301,21 +301,27 @@ class Proxy:
         try:
             await response.prepare(request)
             try:
-                first = b"".join(f for e in preamble for f in self._feed(a, translator, e))
-                kept = await self._keep(a, translator, False)
-                await response.write(first)
+                kept = False
+                frames = self._feed(a, translator, preamble)
+                if a.keep is not None:
+                    kept = await self._keep(a, translator, kept)
+                await response.write(b"".join(frames))
                 a.call.ttft_s = self._clock.monotonic() - a.call.started
                 self._metrics.first_token(a.backend.id, a.call.ttft_s)
-                async for event in events:
-                    frames = self._feed(a, translator, event)
-                    kept = await self._keep(a, translator, kept)
+                # Once the last event is out, the client's stream ends now, not when the
+                # upstream gets round to closing its connection (it may linger, and a client
+                # that leaves first would be recorded as a 499).
+                while not translator.done:
+                    try:
+                        batch = await anext(batches)
+                    except StopAsyncIteration:
+                        break
+                    # One write per upstream read, however many events it carried.
+                    frames = self._feed(a, translator, batch)
+                    if a.keep is not None:
+                        kept = await self._keep(a, translator, kept)
                     if frames:
                         await response.write(b"".join(frames))
-                    if translator.done:
-                        # The last event is out: end the client's stream now, not when the
-                        # upstream gets round to closing its connection (it may linger, and a
-                        # client that leaves first would be recorded as a 499).
-                        break
                 tail = translator.finish()
                 await self._keep(a, translator, kept)
             except ConnectionError:
@@ -349,13 +355,20 @@ class Proxy:
             await a.keep(answer)
         return True
 
-    def _feed(self, a: _Attempt, translator: StreamTranslator, event: JSON) -> list[bytes]:
-        counts = a.upstream.usage(event)
-        if counts is not None:
-            prompt, completion = counts
-            a.call.prompt_tokens = max(a.call.prompt_tokens, prompt)
-            a.call.completion_tokens = max(a.call.completion_tokens, completion)
-        return translator.feed(event)
+    def _feed(self, a: _Attempt, translator: StreamTranslator, events: list[JSON]) -> list[bytes]:
+        """The client's frames for `events`; none past the translator's last."""
+        frames: list[bytes] = []
+        usage, call = a.upstream.usage, a.call
+        for event in events:
+            counts = usage(event)
+            if counts is not None:
+                prompt, completion = counts
+                call.prompt_tokens = max(call.prompt_tokens, prompt)
+                call.completion_tokens = max(call.completion_tokens, completion)
+            frames += translator.feed(event)
+            if translator.done:
+                break
+        return frames
 
     # -- outcomes ----------------------------------------------------------------------------
 

@@ -53,19 +53,21 @@ class Quota:
 @dataclass(slots=True)
 class UpstreamReply:
     """A successful (2xx) answer whose headers have arrived. Exactly one of `json` and
-    `events` is set. `events` yields the parsed JSON of each SSE data line and raises
-    StreamError / UpstreamTimeout when the stream breaks."""
+    `batches` is set. `batches` yields, per read from the upstream, the parsed JSON of each SSE
+    data line that read completed (so that a relay writes once per read, not once per event),
+    and raises StreamError / UpstreamTimeout when the stream breaks, after yielding the events
+    that came before the break."""
 
     status: int
     headers: Mapping[str, str]
     json: JSON | None = None
-    events: AsyncIterator[JSON] | None = None
+    batches: AsyncIterator[list[JSON]] | None = None
     release: Callable[[], None] | None = None  # frees the connection, even if never iterated
     quota: Quota | None = None  # what the answer's rate-limit headers say is left
 
     async def aclose(self) -> None:
-        if self.events is not None:
-            close = getattr(self.events, "aclose", None)
+        if self.batches is not None:
+            close = getattr(self.batches, "aclose", None)
             if close is not None:
                 await close()
         if self.release is not None:

@@ -388,11 +388,11 @@ async def test_adapter_in_band_error_event_raises(adapter: Adapter) -> None:
     adapter.fake.inject(Fault(kind="midstream_error"))
     reply = await adapter.provider.send(request(stream=True, **{"anthropic-beta": "b1"}))
     assert adapter.fake.received[-1].headers["anthropic-beta"] == "b1"
-    assert reply.events is not None
+    assert reply.batches is not None
     seen = []
     with pytest.raises(UpstreamServerError, match="overloaded"):  # the fake's overloaded_error
-        async for event in reply.events:
-            seen.append(event["type"])
+        async for batch in reply.batches:
+            seen += [event["type"] for event in batch]
     assert seen[0] == "message_start" and "content_block_delta" in seen
     await reply.aclose()
 

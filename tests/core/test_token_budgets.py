@@ -317,7 +317,10 @@ async def test_a_failed_attempt_gives_its_tokens_back(rig_factory: RigFactory) -
 @pytest.mark.parametrize("cancelled", [True, False], ids=["handler-cancelled", "write-fails"])
 async def test_a_stream_the_client_leaves_gives_its_reservation_back(
         rig_factory: RigFactory, cancelled: bool) -> None:
-    upstream = FakeUpstream({"m": Behaviour(chunks=8)})
+    # Paced like a real model: each chunk is its own read, so the router writes again after
+    # the client left and finds it gone. (An upstream that sends all the rest in one read has
+    # produced, and counted, the whole answer: its usage is kept.)
+    upstream = FakeUpstream({"m": Behaviour(chunks=8, chunk_delay_s=0.02)})
     rig = await rig_factory(("p", upstream, model(tpm=100_000)),
                                  handler_cancellation=cancelled)
     upstream.inject(Fault(kind="stall"))  # hangs halfway through, until released

@@ -102,17 +102,35 @@ async def test_a_body_that_breaks_off_is_mapped_and_released() -> None:
     assert response.released
 
 
-async def test_a_stream_is_read_event_by_event_and_an_in_band_error_classified() -> None:
+async def test_a_stream_is_read_in_batches_and_an_in_band_error_classified() -> None:
     chunk = {"choices": [{"index": 0, "delta": {"content": "hi"}}]}
     error = {"error": {"code": 502, "message": "provider died"}}
     response = MockResponse(200, {"Content-Type": "text/event-stream"}, [
         b"data: " + orjson.dumps(chunk) + b"\n\ndata: " + orjson.dumps(error) + b"\n\n"])
     provider, _ = _provider(lambda sent: response)
     reply = await provider.send(UpstreamRequest(BACKEND, {"model": "m"}, True))
-    assert reply.events is not None
-    assert await anext(reply.events) == chunk
+    assert reply.batches is not None
+    # The read carried both: the chunk before the error is yielded, then the error raised.
+    assert await anext(reply.batches) == [chunk]
     with pytest.raises(UpstreamServerError):
-        await anext(reply.events)
+        await anext(reply.batches)
+    assert response.released
+
+
+async def test_each_read_is_one_batch_of_the_events_it_completed() -> None:
+    def frame(n: int) -> bytes:
+        return b"data: " + orjson.dumps({"choices": [{"index": 0, "delta": {"content": str(n)}}]})
+
+    # Three events in the first read, the third finished by the second read, and [DONE].
+    response = MockResponse(200, {"Content-Type": "text/event-stream"}, [
+        frame(1) + b"\n\n" + frame(2) + b"\n\n" + frame(3)[:9],
+        frame(3)[9:] + b"\n\n" + frame(4) + b"\n\ndata: [DONE]\n\n"])
+    provider, _ = _provider(lambda sent: response)
+    reply = await provider.send(UpstreamRequest(BACKEND, {"model": "m"}, True))
+    assert reply.batches is not None
+    contents = [[e["choices"][0]["delta"]["content"] for e in batch]
+                async for batch in reply.batches]
+    assert contents == [["1", "2"], ["3", "4"]]
     assert response.released
 
 
@@ -121,10 +139,10 @@ async def test_a_stream_cut_mid_body_is_a_stream_error() -> None:
                             [b'data: {"choices": []}\n\n', BadResponse("cut")])
     provider, _ = _provider(lambda sent: response)
     reply = await provider.send(UpstreamRequest(BACKEND, {"model": "m"}, True))
-    assert reply.events is not None
-    assert await anext(reply.events) == {"choices": []}
+    assert reply.batches is not None
+    assert await anext(reply.batches) == [{"choices": []}]
     with pytest.raises(StreamError):
-        await anext(reply.events)
+        await anext(reply.batches)
 
 
 async def test_probe_is_a_get_of_models() -> None:
