@@ -20,7 +20,14 @@ class SSEDecoder:
         self._buf = frames.pop() + held
         if len(self._buf) > self._max:
             raise ValueError("SSE frame larger than the buffer limit")
-        return [ev for f in frames if (ev := _parse(f)) is not None]
+        out: list[tuple[str | None, bytes]] = []
+        for frame in frames:
+            # Nearly every frame an LLM streams is one `data: ` line: no need to split it.
+            if frame.startswith(b"data: ") and b"\n" not in frame:
+                out.append((None, frame[6:]))
+            elif (event := _parse(frame)) is not None:
+                out.append(event)
+        return out
 
     def flush(self) -> list[tuple[str | None, bytes]]:
         """Whatever complete-looking frame is left when the stream ends."""

@@ -38,3 +38,29 @@ def test_an_endless_frame_is_refused() -> None:
     except ValueError:
         return
     raise AssertionError("no limit")
+
+
+LINES = st.one_of(
+    st.binary(max_size=12).filter(lambda b: b"\n" not in b and b"\r" not in b).map(
+        lambda b: b"data: " + b),
+    st.sampled_from([b"data:x", b"data:", b"data: ", b"event: delta", b": keep-alive",
+                     b"id: 7", b"data: data: y"]),
+)
+
+
+@given(st.lists(st.lists(LINES, min_size=1, max_size=4), max_size=8))
+def test_single_data_line_frames_decode_as_the_general_parser_does(
+        frames: list[list[bytes]]) -> None:
+    # The decoder's shortcut for one-line `data: ` frames must agree with the line parser.
+    raw = b"".join(b"\n".join(lines) + b"\n\n" for lines in frames)
+    expected = []
+    for lines in frames:
+        event, data = None, []
+        for line in lines:
+            if line.startswith(b"data:"):
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line.startswith(b"event:"):
+                event = line[6:].strip().decode()
+        if data:
+            expected.append((event, b"\n".join(data)))
+    assert SSEDecoder().feed(raw) == expected
