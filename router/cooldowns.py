@@ -7,15 +7,15 @@ a memory store would only hand this replica's own cooldowns back."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 from aiohttp import web
 
 from router.clock import Clock
 from router.health import Cooling, CoolingKind, HealthTracker
 from router.state.store import Cooldown, StateStore
+from router.store_sync import StoreSync
 from router.types import FailureReason
 
 SYNC_S = 0.5  # how stale another replica's cooldown may be here (plus one store round trip)
@@ -32,7 +32,7 @@ class SharedCooldowns:
         self._store = store
         self._clock = clock
         self._pending: dict[str, Cooldown] = {}
-        self._wake: asyncio.Event | None = None
+        self._sync = StoreSync(SYNC_S)
 
     def publish(self, cooling: Cooling) -> None:
         """The tracker's announcement (synchronous: it is on the request path); written by
@@ -42,8 +42,7 @@ class SharedCooldowns:
         held = self._pending.get(key)
         if held is None or until > held.until_epoch:
             self._pending[key] = Cooldown(key, until, cooling.reason.value)
-        if self._wake is not None:
-            self._wake.set()
+        self._sync.wake()
 
     def parse(self, cooldown: Cooldown) -> Cooling | None:
         scope, _, rest = cooldown.key.partition(":")
@@ -68,22 +67,11 @@ class SharedCooldowns:
                 tracker.apply(cooling)
 
     async def run(self, tracker: HealthTracker) -> None:
-        self._wake = asyncio.Event()
-        while True:
-            await self.step(tracker)
-            self._wake.clear()
-            if not self._pending:  # else a cooldown came in meanwhile: write it at once
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(SYNC_S):
-                        await self._wake.wait()
+        await self._sync.run(partial(self.step, tracker), self._has_pending)
 
     def context(self, tracker: HealthTracker) -> Callable[[web.Application], AsyncIterator[None]]:
         """An aiohttp cleanup_ctx running the sync while the app runs."""
+        return self._sync.context(partial(self.step, tracker), self._has_pending)
 
-        async def ctx(_app: web.Application) -> AsyncIterator[None]:
-            task = asyncio.get_running_loop().create_task(self.run(tracker))
-            yield
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-        return ctx
+    def _has_pending(self) -> bool:
+        return bool(self._pending)

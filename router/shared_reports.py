@@ -9,14 +9,14 @@ replica's own counts back."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
 
 from aiohttp import web
 
 from router.budget import Budgets
 from router.state.store import Report, StateStore
+from router.store_sync import StoreSync
 
 SYNC_S = 0.5  # how stale another replica's count may be here (plus one store round trip)
 
@@ -25,7 +25,7 @@ class SharedReports:
     def __init__(self, store: StateStore) -> None:
         self._store = store
         self._pending: dict[str, Report] = {}
-        self._wake: asyncio.Event | None = None
+        self._sync = StoreSync(SYNC_S)
 
     def publish(self, reports: Sequence[Report]) -> None:
         """Budgets' hand-over (synchronous: it is on the answer path); written by the
@@ -34,8 +34,7 @@ class SharedReports:
             held = self._pending.get(report.key)
             if held is None or report.as_of_epoch >= held.as_of_epoch:
                 self._pending[report.key] = report
-        if self._wake is not None:
-            self._wake.set()
+        self._sync.wake()
 
     async def step(self, budgets: Budgets) -> None:
         """Write what is pending, then adopt every count the store holds."""
@@ -45,22 +44,11 @@ class SharedReports:
         budgets.share(await self._store.reports())
 
     async def run(self, budgets: Budgets) -> None:
-        self._wake = asyncio.Event()
-        while True:
-            await self.step(budgets)
-            self._wake.clear()
-            if not self._pending:  # else a count came in meanwhile: write it at once
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(SYNC_S):
-                        await self._wake.wait()
+        await self._sync.run(partial(self.step, budgets), self._has_pending)
 
     def context(self, budgets: Budgets) -> Callable[[web.Application], AsyncIterator[None]]:
         """An aiohttp cleanup_ctx running the sync while the app runs."""
+        return self._sync.context(partial(self.step, budgets), self._has_pending)
 
-        async def ctx(_app: web.Application) -> AsyncIterator[None]:
-            task = asyncio.get_running_loop().create_task(self.run(budgets))
-            yield
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-        return ctx
+    def _has_pending(self) -> bool:
+        return bool(self._pending)
