@@ -25,8 +25,12 @@ from prometheus_client.registry import Collector
 Labels = tuple[str, ...]
 
 
-class CounterFamily:
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+class _ValueFamily:
+    """One value per label set: what counters and gauges have in common."""
+
+    metric_type: type[CounterMetricFamily] | type[GaugeMetricFamily]
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> None:
         self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
         self.values: dict[Labels, float] = {}
 
@@ -34,40 +38,29 @@ class CounterFamily:
         values = self.values
         values[labels] = values.get(labels, 0.0) + amount
 
+    def empty(self) -> CounterMetricFamily | GaugeMetricFamily:
+        return self.metric_type(self.name, self.documentation, labels=self.labelnames)
+
+    def family(self) -> Metric:
+        family = self.empty()
+        for labels, value in self.values.items():
+            family.add_metric(labels, value)
+        return family
+
+
+class CounterFamily(_ValueFamily):
+    metric_type = CounterMetricFamily
+
     def touch(self, labels: Labels) -> None:
         """Expose the series at 0 before anything happens, so a panel shows 0, not no data."""
         self.values.setdefault(labels, 0.0)
 
-    def empty(self) -> CounterMetricFamily:
-        return CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
 
-    def family(self) -> Metric:
-        family = self.empty()
-        for labels, value in self.values.items():
-            family.add_metric(labels, value)
-        return family
-
-
-class GaugeFamily:
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> None:
-        self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
-        self.values: dict[Labels, float] = {}
+class GaugeFamily(_ValueFamily):
+    metric_type = GaugeMetricFamily
 
     def set(self, labels: Labels, value: float) -> None:
         self.values[labels] = value
-
-    def inc(self, labels: Labels, amount: float) -> None:
-        values = self.values
-        values[labels] = values.get(labels, 0.0) + amount
-
-    def empty(self) -> GaugeMetricFamily:
-        return GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
-
-    def family(self) -> Metric:
-        family = self.empty()
-        for labels, value in self.values.items():
-            family.add_metric(labels, value)
-        return family
 
 
 class HistogramFamily:
