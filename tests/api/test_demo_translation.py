@@ -135,6 +135,7 @@ async def test_the_output_bound_is_a_length_stop_in_every_api(demo_url: str, mod
             assert response.incomplete_details.reason == "max_output_tokens"
             assert response.usage is not None and response.usage.output_tokens == 4
             assert count([response.output_text]) == 4
+            assert [item.status for item in response.output] == ["incomplete"]
     async with anthropic.AsyncAnthropic(base_url=demo_url, api_key="x", max_retries=0) as client:
         message = await client.messages.create(model=model, max_tokens=4, messages=SAID)
         assert message.stop_reason == "max_tokens" and message.usage.output_tokens == 4

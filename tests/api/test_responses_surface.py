@@ -189,6 +189,7 @@ async def test_a_length_stop_is_incomplete(stack: Stack, openai_client: Any, rou
     assert response.status == "incomplete"
     assert response.incomplete_details.reason == "max_output_tokens"
     assert response.output_text == "It was a dark"
+    assert [item.status for item in response.output] == ["incomplete"], "cut short, as on OpenAI"
     assert upstream_bodies(stack, route)[-1]["max_tokens"] == 4
 
 
@@ -206,6 +207,10 @@ async def test_a_stream_broken_midway_ends_with_error_and_failed(stack: Stack, o
     events = [event async for event in stream]
     assert [e.type for e in events[-2:]] == ["error", "response.failed"]
     assert events[-1].response.status == "failed" and events[-1].response.error.message
+    sent = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    (produced,) = events[-1].response.output  # what was streamed before the break
+    assert sent and produced.type == "message" and produced.status == "incomplete"
+    assert produced.content[0].type == "output_text" and produced.content[0].text == sent
     assert [e.sequence_number for e in events] == list(range(len(events)))
     assert not any(e.type == "response.completed" for e in events)
     with pytest.raises(openai.NotFoundError):  # a failed answer is not stored
