@@ -32,11 +32,16 @@ async def create(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     validate_responses_body(body)
     app = request.app
+    runtime = app[RUNTIME].current
+    call = request[CALL]
+    # The model is resolved before the conversation is loaded, so that an answer given before
+    # routing (an unknown previous_response_id) is counted under the route it asked for.
+    call.route = runtime.pool.plan(body.get("model"), body.get("models"))[0].label
     store = app[RESPONSES_STORE]
     items = await _conversation(body, store)
     body["input"] = items
     keep: Keep | None = partial(store.keep, input_items=items) if body.get("store") is not False else None
-    return await app[PROXY].serve(request, app[RUNTIME].current, request[CALL], body, {}, keep)
+    return await app[PROXY].serve(request, runtime, call, body, {}, keep)
 
 
 async def retrieve(request: web.Request) -> web.Response:

@@ -268,3 +268,17 @@ async def test_metrics_and_the_access_record(stack: Stack, openai_client: Any, r
                if s.name == "freerouter_requests_total" and s.labels.get("api") == "responses"]
     assert any(s.labels["route"] == route and s.labels["status"] == "200" and s.value >= 1
                for s in samples)
+
+
+async def test_an_unknown_previous_response_is_counted_under_its_route(
+        stack: Stack, openai_client: Any, route: str) -> None:
+    status, _headers, raw = await post(stack, {"model": route, "previous_response_id": "resp_x"})
+    error = orjson.loads(raw)["error"]
+    assert (status, error["param"], error["code"]) == (
+        400, "previous_response_id", "previous_response_not_found")
+    async with aiohttp.ClientSession() as http, http.get(f"{stack.url}/metrics", headers=HEADERS) as resp:
+        text = await resp.text()
+    counted = {(s.labels["route"], s.labels["status"]) for f in text_string_to_metric_families(text)
+               for s in f.samples if s.name == "freerouter_requests_total"
+               and s.labels.get("api") == "responses"}
+    assert (route, "400") in counted and ("_unknown", "400") not in counted
