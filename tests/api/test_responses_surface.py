@@ -230,6 +230,11 @@ async def test_bad_requests_get_openai_errors(stack: Stack, openai_client: Any, 
         ({"model": route, "input": [{"type": "function_call_output", "output": "x"}]},
          "input[0].call_id"),
         ({"input": "x"}, "model"),
+        ({"model": route, "input": "x", "top_p": -1}, "top_p"),
+        ({"model": route, "input": "x", "text": {"format": {"type": "json_schema", "name": "s"}}},
+         "text.format.schema"),
+        ({"model": route, "input": "x", "tools": [{"type": "function", "parameters": {}}]},
+         "tools[0].name"),
     ]
     for body, param in cases:
         status, headers, raw = await post(stack, body)
