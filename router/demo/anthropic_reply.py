@@ -44,6 +44,7 @@ def ask_of(body: JSON) -> Ask:
         schema=schema,
         reason=thinking.get("type") in THINKING_TYPES,
         prompt_text="\n".join(texts),
+        max_tokens=body["max_tokens"],  # required, and it counts thinking too
     )
 
 
@@ -99,15 +100,22 @@ def message(message_id: str, model: str, reply: Reply) -> JSON:
                         "signature": f"sig_{message_id}"})
     if reply.text:
         content.append({"type": "text", "text": reply.content})
-    content += [{"type": "tool_use", "id": f"toolu_{c.id}", "name": c.name, "input": c.arguments}
-                for c in reply.calls]
+    # a call cut short has no input object yet (its stream sent the JSON as far as it got)
+    content += [{"type": "tool_use", "id": f"toolu_{c.id}", "name": c.name,
+                 "input": c.arguments if c.whole else {}} for c in reply.calls]
     return {
         "id": message_id, "type": "message", "role": "assistant", "model": model,
-        "content": content, "stop_reason": "tool_use" if reply.calls else "end_turn",
+        "content": content, "stop_reason": _stop_reason(reply),
         "stop_sequence": None,
         "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens,
                   "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
     }
+
+
+def _stop_reason(reply: Reply) -> str:
+    if reply.cut:
+        return "max_tokens"
+    return "tool_use" if reply.calls else "end_turn"
 
 
 def _deltas(block: JSON, reply: Reply, groups: int) -> list[JSON]:

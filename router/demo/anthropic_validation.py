@@ -211,6 +211,23 @@ def _check_numbers(body: JSON) -> list[str]:
         if not isinstance(budget, int) or budget < MIN_THINKING_BUDGET or (
                 isinstance(max_tokens, int) and budget >= max_tokens):
             problems.append("thinking.budget_tokens: must be >= 1024 and less than max_tokens")
+    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+        problems += _check_sampling_with_thinking(body)
+    return problems
+
+
+def _check_sampling_with_thinking(body: JSON) -> list[str]:
+    problems = []
+    if body.get("temperature") not in (None, 1, 1.0):
+        problems.append("temperature: may only be set to 1 when thinking is enabled")
+    top_p = body.get("top_p")
+    if top_p is not None and not (isinstance(top_p, int | float) and 0.95 <= top_p <= 1):
+        problems.append("top_p: must be between 0.95 and 1, or unset, when thinking is enabled")
+    if body.get("top_k") is not None:
+        problems.append("top_k: is not supported when thinking is enabled")
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        problems.append("tool_choice: thinking may not be enabled when tool_choice forces tool use")
     return problems
 
 

@@ -38,7 +38,17 @@ def ask_of(body: JSON, behaviour: Behaviour) -> Ask:
         json_mode=json_mode,
         reason=behaviour.reasoning and body.get("reasoning_effort") != "none",
         prompt_text="\n".join(texts),
+        max_tokens=_bound(body),
     )
+
+
+def _bound(body: JSON) -> int | None:
+    """max_completion_tokens, else the older max_tokens (both count reasoning, as OpenAI's do)."""
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
 
 
 def _texts(message: JSON) -> list[str]:
@@ -99,6 +109,12 @@ def _format(fmt: Any) -> tuple[JSON | None, bool]:
 # -- the answer -----------------------------------------------------------------------------
 
 
+def finish_reason(reply: Reply) -> str:
+    if reply.cut:
+        return "length"
+    return "tool_calls" if reply.calls else "stop"
+
+
 def usage(reply: Reply) -> JSON:
     return {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
             "total_tokens": reply.prompt_tokens + reply.completion_tokens,
@@ -120,7 +136,7 @@ def completion(completion_id: str, created: int, model: str, reply: Reply) -> JS
     return {
         "id": completion_id, "object": "chat.completion", "created": created, "model": model,
         "choices": [{"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": "tool_calls" if reply.calls else "stop"}],
+                     "finish_reason": finish_reason(reply)}],
         "usage": usage(reply),
     }
 
@@ -144,5 +160,5 @@ def chunks(base: JSON, reply: Reply, groups: int) -> list[JSON]:
                                           "function": {"name": call.name, "arguments": ""}}]}))
         out += [chunk({"tool_calls": [{"index": i, "function": {"arguments": p}}]})
                 for p in grouped(list(call.argument_pieces), groups)]
-    out.append(chunk({}, "tool_calls" if reply.calls else "stop"))
+    out.append(chunk({}, finish_reason(reply)))
     return out

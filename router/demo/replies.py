@@ -5,7 +5,10 @@ It behaves the way a client expects a model to: a structured-output request gets
 instance of the schema; a tool the user asks for (or that `tool_choice` forces) is called with
 arguments that validate against its schema; a tool's result is acknowledged; images are
 described; a reasoning backend thinks first. Every piece is one token (router.demo.tokenizer),
-so usage counts exactly what the prompt held and the answer streamed."""
+so usage counts exactly what the prompt held and the answer streamed. An answer longer than the
+request's output bound stops there, as a model's does at its max_tokens: the reasoning, then
+the text, then the calls' arguments, cut at the bound (a structured output or a call's
+arguments then end as truncated JSON), with a length stop."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import enum
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -58,6 +61,7 @@ class Ask:
     json_mode: bool = False  # JSON asked for without a schema (json_object)
     reason: bool = False  # think (stream reasoning) before answering
     prompt_text: str = ""  # everything the prompt says, where a json_object request's schema is
+    max_tokens: int | None = None  # the output bound (reasoning included); None: unbounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,7 @@ class ToolCall:
     name: str
     arguments: JSON
     argument_pieces: tuple[str, ...]  # the arguments' JSON text, one token each
+    whole: bool = True  # False: the output bound cut its arguments short (no valid JSON)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,7 @@ class Reply:
     text: tuple[str, ...]  # tokens
     calls: tuple[ToolCall, ...]
     prompt_tokens: int
+    cut: bool = False  # the output bound stopped it (a length stop)
     completion_tokens: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -97,7 +103,26 @@ def compose(ask: Ask, serial: str, inputs: Mapping[str, JSON] | None = None) -> 
                   for i, tool in enumerate(_tools_to_call(ask)))
     reasoning = pieces(_thought(ask)) if ask.reason else []
     text = "" if calls else _text(ask)
-    return Reply(tuple(reasoning), tuple(pieces(text)), calls, ask.prompt_tokens)
+    return _within(Reply(tuple(reasoning), tuple(pieces(text)), calls, ask.prompt_tokens),
+                   ask.max_tokens)
+
+
+def _within(reply: Reply, bound: int | None) -> Reply:
+    """The reply stopped after `bound` tokens, in the order a model produces them."""
+    if bound is None or reply.completion_tokens <= bound:
+        return reply
+    left = max(bound, 1)
+    reasoning, left = reply.reasoning[:left], left - min(len(reply.reasoning), left)
+    text, left = reply.text[:left], left - min(len(reply.text), left)
+    calls: list[ToolCall] = []
+    for call in reply.calls:
+        if left <= 0:
+            break
+        kept = call.argument_pieces[:left]
+        left -= len(kept)
+        calls.append(replace(call, argument_pieces=kept,
+                             whole=len(kept) == len(call.argument_pieces)))
+    return Reply(reasoning, text, tuple(calls), reply.prompt_tokens, cut=True)
 
 
 def _tools_to_call(ask: Ask) -> list[Tool]:

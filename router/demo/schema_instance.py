@@ -4,30 +4,54 @@ answer: what the simulated backends put in structured outputs and tool-call argu
 It covers what the SDKs' schema builders emit (pydantic's `model_json_schema()`, zod's JSON
 Schema, OpenAI strict schemas): objects with required and optional properties, arrays with
 bounds, enums and consts, `anyOf` / `oneOf` / `allOf`, `$ref` into `$defs` / `definitions` or any
-JSON pointer, nullable type lists, string formats and numeric bounds. Depth is bounded, so a
-recursive or hostile schema still gets a finite answer (past MAX_DEPTH: the smallest valid
-value the branch allows; past HARD_DEPTH, which only a hostile schema reaches: null). Strings
-come from the property's name and the user's words."""
+JSON pointer, nullable type lists, string formats, `pattern` (router.demo.pattern_string: the
+common regex subset; beyond it, a few guesses) and numeric bounds, and `uniqueItems` arrays
+filled up to `minItems` with distinct values (another enum member, the other boolean, a further
+number, another string of the format or pattern, an object or array differing in one place)
+wherever the schema allows that many. Depth is bounded, so a recursive or hostile schema still
+gets a finite answer (past MAX_DEPTH: the smallest valid value the branch allows; past
+HARD_DEPTH, which only a hostile schema reaches: null). Strings come from the property's name
+and the user's words."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, TypeVar
+
+from router.demo.pattern_string import matching
 
 T = TypeVar("T")
 MAX_DEPTH = 12  # past this, only the smallest valid value (no optional properties, no items)
 HARD_DEPTH = 64  # required properties nested deeper than this (a hostile schema) are not filled
 MAX_REFS = 64  # $ref hops along one path, so that a $ref cycle cannot loop
-# A value per string format (JSON Schema's formats that pydantic and zod emit).
-FORMATS: Mapping[str, str] = {
-    "date": "2025-06-01", "date-time": "2025-06-01T12:00:00Z", "time": "12:00:00",
-    "email": "ada@example.com", "idn-email": "ada@example.com", "uri": "https://example.com/",
-    "url": "https://example.com/", "iri": "https://example.com/", "uuid":
-    "3f2b8c1e-9d4a-4c6e-8b7f-2a1d5e6f7a8b", "ipv4": "192.0.2.1", "ipv6": "2001:db8::1",
-    "hostname": "example.com", "duration": "PT1H", "uri-reference": "/docs",
+VARIANTS = 64  # other values tried for one more distinct item of a uniqueItems array
+
+
+def _numbered(first: str, other: Callable[[int], str]) -> Callable[[int], str]:
+    return lambda n: other(n) if n else first
+
+
+# Values of each string format (JSON Schema's formats that pydantic and zod emit): the n-th, so
+# that a uniqueItems array of them can have distinct ones.
+FORMATS: Mapping[str, Callable[[int], str]] = {
+    "date": lambda n: f"2025-06-{n % 28 + 1:02d}",
+    "date-time": lambda n: f"2025-06-{n % 28 + 1:02d}T12:{n // 28 % 60:02d}:00Z",
+    "time": lambda n: f"12:{n // 60 % 60:02d}:{n % 60:02d}",
+    "email": _numbered("ada@example.com", lambda n: f"ada{n}@example.com"),
+    "idn-email": _numbered("ada@example.com", lambda n: f"ada{n}@example.com"),
+    "uri": _numbered("https://example.com/", lambda n: f"https://example.com/{n}"),
+    "url": _numbered("https://example.com/", lambda n: f"https://example.com/{n}"),
+    "iri": _numbered("https://example.com/", lambda n: f"https://example.com/{n}"),
+    "uuid": lambda n: f"3f2b8c1e-9d4a-4c6e-8b7f-{0x2a1d5e6f7a8b + n:012x}",
+    "ipv4": lambda n: f"192.0.2.{n % 254 + 1}",
+    "ipv6": lambda n: f"2001:db8::{n + 1:x}",
+    "hostname": _numbered("example.com", lambda n: f"host{n}.example.com"),
+    "duration": lambda n: f"PT{n + 1}H",
+    "uri-reference": _numbered("/docs", lambda n: f"/docs/{n}"),
 }
 # Property names a model would fill with a place, a person... (substring of the lower-cased name).
 NAMED: tuple[tuple[str, str], ...] = (
@@ -187,38 +211,147 @@ _NONE = object()
 
 
 def _distinct(w: _Walk, part: Any, taken: list[Any], name: str, depth: int, refs: int) -> Any:
-    """Another valid item for a uniqueItems array: the next enum member, a suffixed string, a
-    larger number; _NONE when the schema allows no other value."""
-    target = _resolve(w.root, part["$ref"]) if isinstance(part, dict) and "$ref" in part else part
-    if isinstance(target, dict) and isinstance(target.get("enum"), list):
-        free = [v for v in target["enum"] if v not in taken]
-        return free[0] if free else _NONE
-    value = _value(w, part, name, depth + 1, refs)
-    if isinstance(value, str):
-        text = f"{value} {len(taken) + 1}"
-        return text if _string_fits(target, text) else _NONE
-    if _numeric(value):
-        number = value + len(taken)
-        return number if _number_fits(target, number) else _NONE
-    return _NONE
+    """Another valid item for a uniqueItems array; _NONE when the schema allows no other value
+    (among the ones tried)."""
+    tried = islice(_variants(w, part, name, depth + 1, refs), len(taken) + VARIANTS)
+    return next((v for v in tried if v not in taken), _NONE)
+
+
+def _variants(w: _Walk, schema: Any, name: str, depth: int, refs: int) -> Iterator[Any]:
+    """Values valid against `schema`, one after another (not always distinct)."""
+    if depth > HARD_DEPTH or not isinstance(schema, dict) or refs >= MAX_REFS:
+        yield _value(w, schema, name, depth, refs)
+        return
+    if "$ref" in schema:
+        target = _resolve(w.root, schema["$ref"])
+        if target is not None:
+            siblings = {k: v for k, v in schema.items() if k != "$ref"}
+            merged = {**target, **siblings} if isinstance(target, dict) else target
+            yield from _variants(w, merged, name, depth, refs + 1)
+            return
+    if "const" in schema:
+        yield schema["const"]
+        return
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        yield from schema["enum"]
+        return
+    if isinstance(schema.get("allOf"), list) and schema["allOf"]:
+        yield from _variants(w, _merge_all_of(w, schema), name, depth, refs + 1)
+        return
+    for key in ("anyOf", "oneOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options:
+            rest = {k: v for k, v in schema.items() if k not in (key, "default")}
+            first = _pick(w, options, depth)
+            for option in [first, *(o for o in options if isinstance(o, dict) and o is not first)]:
+                if key == "oneOf" and option is not first:
+                    return  # another branch's value may match two branches
+                yield from _variants(w, {**rest, **option}, name, depth, refs + 1)
+            return
+    yield from _VARIANTS_BY_TYPE[_type_of(schema, depth)](w, schema, name, depth, refs)
+
+
+def _number_variants(w: _Walk, schema: dict[str, Any], name: str, depth: int,
+                     refs: int) -> Iterator[Any]:
+    integer = _type_of(schema, depth) == "integer"
+    base = _number(w, schema, name, depth, refs)
+    low = _bound(schema, "minimum", "exclusiveMinimum", integer, up=True)
+    high = _bound(schema, "maximum", "exclusiveMaximum", integer, up=False)
+    step: float = 1
+    multiple = schema.get("multipleOf")
+    if isinstance(multiple, int | float) and not isinstance(multiple, bool) and multiple > 0:
+        step = multiple
+    elif not integer and low is not None and high is not None and high - low < VARIANTS:
+        step = (high - low) / VARIANTS
+    yield base
+    for k in range(1, VARIANTS):
+        for value in (base + k * step, base - k * step):
+            if (low is None or value >= low) and (high is None or value <= high):
+                yield int(value) if integer else value
+
+
+def _string_variants(w: _Walk, schema: dict[str, Any], name: str, depth: int,
+                     refs: int) -> Iterator[Any]:
+    yield _string(w, schema, name)
+    for n in range(1, VARIANTS):
+        text = _string_variant(w, schema, name, n)
+        if text is not None:
+            yield text
+
+
+def _object_variants(w: _Walk, schema: dict[str, Any], name: str, depth: int,
+                     refs: int) -> Iterator[Any]:
+    """The usual object, then ones that differ from it in one property."""
+    base = _object(w, schema, name, depth, refs)
+    yield base
+    props: dict[str, Any] = _of(schema, "properties", dict) or {}
+    extra = schema.get("additionalProperties")
+    for key, value in base.items():
+        sub = props.get(key, extra if isinstance(extra, dict) else {})
+        for other in islice(_variants(w, sub, key, depth + 1, refs), VARIANTS):
+            if other != value:
+                yield {**base, key: other}
+
+
+def _array_variants(w: _Walk, schema: dict[str, Any], name: str, depth: int,
+                    refs: int) -> Iterator[Any]:
+    """The usual array, then ones whose first item differs (or, empty, one with an item)."""
+    base = _array(w, schema, name, depth, refs)
+    yield base
+    prefix: list[Any] = _of(schema, "prefixItems", list) or []
+    items = schema.get("items", {})
+    if isinstance(items, list):
+        prefix, items = items, schema.get("additionalItems", {})
+    part = prefix[0] if prefix else items
+    if part is False:
+        return
+    high = _of(schema, "maxItems", int)
+    if not base:
+        if high is None or high >= 1:
+            yield [_value(w, part, name, depth + 1, refs)]
+        return
+    for other in islice(_variants(w, part, name, depth + 1, refs), VARIANTS):
+        if other != base[0] and not (schema.get("uniqueItems") and other in base[1:]):
+            yield [other, *base[1:]]
 
 
 def _string(w: _Walk, schema: dict[str, Any], name: str, depth: int = 0, refs: int = 0) -> Any:
+    made = _string_variant(w, schema, name, 0)
+    assert made is not None  # the first variant always gives its best
+    return made
+
+
+def _string_variant(w: _Walk, schema: dict[str, Any], name: str, n: int) -> str | None:
+    """The n-th string for `schema` (0: the usual one, always given, as close as can be); None
+    when no n-th one fitting the schema was found."""
     fmt = schema.get("format")
     if isinstance(fmt, str) and fmt in FORMATS:
-        return FORMATS[fmt]
-    text = _named(w, name.lower())
+        return FORMATS[fmt](n)
     low = _of(schema, "minLength", int) or 0
     high = _of(schema, "maxLength", int)
-    if len(text) < low:
-        text = (text + " ") * (low // max(len(text) + 1, 1) + 1)
-    if high is not None:
-        text = text[:high]
+    named = _named(w, name.lower())
+    # what makes the n-th string another one: a number, or (when it is short) a letter
+    marks = (f" {n}", str(n), _LETTERS[(n - 1) % len(_LETTERS)]) if n else ("",)
+    sized = [_sized(named, mark, low, high) for mark in marks]
+    text = next((t for t in sized if low <= len(t) <= (high if high is not None else len(t))),
+                sized[-1])
     pattern = schema.get("pattern")
     if isinstance(pattern, str) and not _matches(pattern, text):
-        text = next((c for c in _PATTERN_GUESSES if _matches(pattern, c) and
-                     low <= len(c) <= (high if high is not None else len(c))), text)
-    return text
+        made = matching(pattern, low, high, n)
+        guesses = () if n else _PATTERN_GUESSES
+        text = made if made is not None else next((c for c in guesses if _matches(pattern, c) and
+                                                   low <= len(c) <= (high if high is not None
+                                                                     else len(c))), text)
+    return text if n == 0 or _string_fits(schema, text) else None
+
+
+def _sized(text: str, mark: str, low: int, high: int | None) -> str:
+    """`text` padded to `low` and cut to `high`, ending with `mark`."""
+    if len(text + mark) < low:
+        text = (text + " ") * (low // max(len(text) + 1, 1) + 1)
+    if high is not None:
+        text = text[:max(high - len(mark), 0)]
+    return text + mark
 
 
 def _named(w: _Walk, name: str) -> str:
@@ -228,6 +361,7 @@ def _named(w: _Walk, name: str) -> str:
     return f"example {name.replace('_', ' ')}".strip() if name else "example"
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _PATTERN_GUESSES = ("a", "A", "abc", "ABC", "1", "123", "a1", "A1", "abc-123", "2025-06-01", "x_y")
 
 
@@ -241,9 +375,10 @@ def _matches(pattern: str, text: str) -> bool:
 def _string_fits(schema: Any, text: str) -> bool:
     if not isinstance(schema, dict):
         return True
-    high = schema.get("maxLength")
+    low = _of(schema, "minLength", int)
+    high = _of(schema, "maxLength", int)
     pattern = schema.get("pattern")
-    return (not isinstance(high, int) or len(text) <= high) and (
+    return (low is None or len(text) >= low) and (high is None or len(text) <= high) and (
         not isinstance(pattern, str) or _matches(pattern, text))
 
 
@@ -291,13 +426,6 @@ def _numeric(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _number_fits(schema: Any, value: float) -> bool:
-    if not isinstance(schema, dict):
-        return True
-    high = _bound(schema, "maximum", "exclusiveMaximum", False, up=False)
-    return high is None or value <= high
-
-
 _BY_TYPE: Mapping[str, Callable[[_Walk, dict[str, Any], str, int, int], Any]] = {
     "object": _object,
     "array": _array,
@@ -306,4 +434,13 @@ _BY_TYPE: Mapping[str, Callable[[_Walk, dict[str, Any], str, int, int], Any]] = 
     "number": _number,
     "boolean": lambda w, s, n, d, r: True,
     "null": lambda w, s, n, d, r: None,
+}
+_VARIANTS_BY_TYPE: Mapping[str, Callable[[_Walk, dict[str, Any], str, int, int], Iterator[Any]]] = {
+    "object": _object_variants,
+    "array": _array_variants,
+    "string": _string_variants,
+    "integer": _number_variants,
+    "number": _number_variants,
+    "boolean": lambda w, s, n, d, r: iter((True, False)),
+    "null": lambda w, s, n, d, r: iter((None,)),
 }

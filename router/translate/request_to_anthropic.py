@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from router.translate import thinking
 from router.translate.context import TranslatedRequest
 from router.translate.ids import anthropic_tool_id, short_tool_name
 from router.translate.media import document_block, image_block
@@ -17,6 +18,7 @@ from router.types import JSON
 
 # OpenAI names no budget; these follow the common bridge heuristic (wire.md §1.5)
 _THINKING_BUDGET = {"low": 1024, "medium": 2048, "high": 4096, "xhigh": 8192}
+_THINKING_TOP_P = (0.95, 1.0)  # the top_p Anthropic accepts with thinking on
 _JSON_OBJECT_INSTRUCTION = "Respond only with a single valid JSON object."
 # Anthropic historically required the conversation to open with a user turn
 _OPENING_USER_TEXT = "(continuing the conversation)"
@@ -219,13 +221,21 @@ def _thinking(body: JSON, out: JSON) -> None:
     budget = _THINKING_BUDGET.get(body.get("reasoning_effort") or "")
     if budget is None:
         return
+    ceiling = out.get("max_tokens")
+    if isinstance(ceiling, int) and not isinstance(ceiling, bool):
+        # the client's max_tokens is a ceiling: thinking fits inside it or stays off (and with
+        # it off, sampling and tool choice go as asked)
+        fitted = thinking.room_for(budget, ceiling)
+        if fitted is None:
+            return
+        budget = fitted
     out["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    # with thinking on Anthropic requires max_tokens > budget, the default temperature and
-    # an unforced tool choice
-    if isinstance(out.get("max_tokens"), int) and out["max_tokens"] <= budget:
-        out["max_tokens"] += budget
+    # with thinking on Anthropic refuses a non-default temperature, top_p outside [0.95, 1] and a
+    # forced tool choice
     out.pop("temperature", None)
-    out.pop("top_p", None)
+    top_p = out.get("top_p")
+    if not (isinstance(top_p, int | float) and _THINKING_TOP_P[0] <= top_p <= _THINKING_TOP_P[1]):
+        out.pop("top_p", None)
     choice = out.get("tool_choice")
     if isinstance(choice, dict) and choice["type"] in ("any", "tool"):
         out["tool_choice"] = {k: v for k, v in choice.items() if k != "name"} | {"type": "auto"}

@@ -1,7 +1,8 @@
 """An upstream's whole answer (a chat.completion, or an Anthropic message) as a Responses API
 response object: the text as one `message` item (split where a tool call comes between two
 texts), each tool call as a `function_call` or `custom_tool_call` item, a length stop as
-`status: "incomplete"`. Reasoning is not returned (it is counted in the usage)."""
+`status: "incomplete"` (its last item, the one cut short, `incomplete` too). Reasoning is not
+returned (it is counted in the usage)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import orjson
 from router.translate.context import ResponseContext
 from router.translate.reasons import finish_reason
 from router.translate.responses_output import (
+    Status,
     call_item,
     call_kind,
     ended,
@@ -58,6 +60,8 @@ class _Output:
     def response(self, finish: str, counts: JSON) -> JSON:
         self.flush()
         status, reason = ended(finish)
+        if status is Status.INCOMPLETE and self.items:
+            self.items[-1]["status"] = status.value  # the item the stop cut short
         return response(self.ctx, status, self.items, counts, reason)
 
 

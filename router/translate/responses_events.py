@@ -9,8 +9,10 @@ with the whole item (Codex runs tool calls from there); text as `content_part.ad
 `function_call_arguments.delta`... and `.done`; a custom tool's input, which is only known whole
 once its JSON wrapper is complete, as one `custom_tool_call_input.delta` and `.done`; last
 `response.completed` (or `response.incomplete`) carrying the full `output` and `usage`. A
-message item is opened only for text that is not empty. A failure ends the stream with an
-`error` event and `response.failed`."""
+message item is opened only for text that is not empty. An answer that ended early (a length
+stop) marks the item it was producing, its last, `incomplete`, as OpenAI does. A failure ends
+the stream with an `error` event and `response.failed`, whose `output` holds everything
+produced so far: the items done, and those still open marked `incomplete`."""
 
 from __future__ import annotations
 
@@ -111,13 +113,13 @@ class ResponseEvents:
             "logprobs": []}))
         return frames
 
-    def _close_text(self) -> list[bytes]:
+    def _close_text(self, status: Status = Status.COMPLETED) -> list[bytes]:
         item = self._text
         if item is None:
             return []
         self._text = None
         text = "".join(item.parts)
-        whole = message_item(item.id, text)
+        whole = message_item(item.id, text, status.value)
         self._output[item.index] = whole
         where = {"item_id": item.id, "output_index": item.index, "content_index": 0}
         return [
@@ -157,12 +159,12 @@ class ResponseEvents:
         return [self._event("response.function_call_arguments.delta", {
             "item_id": call.id, "output_index": call.index, "delta": delta})]
 
-    def close_call(self, key: Any) -> list[bytes]:
+    def close_call(self, key: Any, status: Status = Status.COMPLETED) -> list[bytes]:
         call = self._calls.pop(key, None)
         if call is None:
             return []
         arguments = "".join(call.parts) or "{}"
-        whole = call_item(call.id, call.call_id, call.ref, arguments)
+        whole = call_item(call.id, call.call_id, call.ref, arguments, status.value)
         self._output[call.index] = whole
         where = {"item_id": call.id, "output_index": call.index}
         if call.ref.kind is ToolKind.CUSTOM:
@@ -182,12 +184,15 @@ class ResponseEvents:
         """The upstream finished (`finish_reason` in Chat Completions words): close every open
         item in output order, then the terminal event with the whole response."""
         frames = self.start()
+        status, reason = ended(finish_reason)
+        cut = len(self._output) - 1 if status is Status.INCOMPLETE else None  # the last item
         pending: list[tuple[int, Any]] = [(c.index, key) for key, c in self._calls.items()]
         if self._text is not None:
             pending.append((self._text.index, _TEXT))
-        for _index, key in sorted(pending, key=lambda p: p[0]):
-            frames += self._close_text() if key is _TEXT else self.close_call(key)
-        status, reason = ended(finish_reason)
+        for index, key in sorted(pending, key=lambda p: p[0]):
+            item_status = Status.INCOMPLETE if index == cut else Status.COMPLETED
+            frames += (self._close_text(item_status) if key is _TEXT
+                       else self.close_call(key, item_status))
         output = [item for item in self._output if item is not None]
         whole = response(self._ctx, status, output,
                          counts if counts is not None else usage(self._ctx.prompt_tokens, 0), reason)
@@ -202,8 +207,19 @@ class ResponseEvents:
             return []
         frames = self.start()  # a stream always opens with response.created, even one failing
         self.done = True
-        output = [item for item in self._output if item is not None]
-        failed = response(self._ctx, Status.FAILED, output, None,
+        failed = response(self._ctx, Status.FAILED, self._produced(), None,
                           error={"code": failed_code(code), "message": message})
         return [*frames, self._event("error", {"code": code, "message": message, "param": None}),
                 self._event("response.failed", {"response": failed})]
+
+    def _produced(self) -> list[JSON]:
+        """Every item so far in output order, those still open as they stand, `incomplete`."""
+        partial: dict[int, JSON] = {}
+        if self._text is not None:
+            item = self._text
+            partial[item.index] = message_item(item.id, "".join(item.parts), Status.INCOMPLETE.value)
+        for call in self._calls.values():
+            partial[call.index] = call_item(call.id, call.call_id, call.ref, "".join(call.parts),
+                                            Status.INCOMPLETE.value)
+        return [item if item is not None else partial[index]
+                for index, item in enumerate(self._output)]

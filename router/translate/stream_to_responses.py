@@ -3,8 +3,9 @@ Responses API stream, event by event (router.translate.responses_events writes i
 
 Chat Completions tool calls stay open until the finish: a server may interleave the arguments
 of parallel calls by index, and an item, once done, cannot take more. Anthropic blocks come one
-after another and close as they stop; text blocks in a row make one message item, as the
-collected answer has it."""
+after another; text blocks in a row make one message item, as the collected answer has it. A
+tool_use block is done once the next block starts or the message ends: only the stop reason,
+after the last block, says whether that block was cut short (its item then `incomplete`)."""
 
 from __future__ import annotations
 
@@ -105,6 +106,7 @@ class AnthropicToResponsesStream(_Stream):
         self._usage: JSON = {}
         self._tools: dict[int, str] = {}  # open tool_use block index -> input sent whole in its start
         self._streamed: set[int] = set()  # tool blocks whose input came in deltas
+        self._stopped: int | None = None  # a stopped tool block not yet done (it may be the last)
 
     def feed(self, event: JSON) -> list[bytes]:
         handler = self._HANDLERS.get(event.get("type"))
@@ -119,6 +121,11 @@ class AnthropicToResponsesStream(_Stream):
             return self.fail("api_error", _EARLY_EOF)
         return self._events.finish(self._finish, usage_of_anthropic(self._usage))
 
+    def fail(self, error_type: str, message: str) -> list[bytes]:
+        # a tool block that stopped before the break is whole: done, not left incomplete
+        frames = [] if self.done else self._done_stopped()
+        return frames + super().fail(error_type, message)
+
     def _merge_usage(self, counts: Any) -> None:
         if isinstance(counts, dict):
             self._usage.update({k: v for k, v in counts.items() if v is not None})
@@ -129,7 +136,7 @@ class AnthropicToResponsesStream(_Stream):
         return self._events.start()
 
     def _block_start(self, event: JSON) -> list[bytes]:
-        frames = self._events.start()
+        frames = self._events.start() + self._done_stopped()
         block = event.get("content_block") or {}
         index = event.get("index")
         if block.get("type") == "text":
@@ -159,7 +166,12 @@ class AnthropicToResponsesStream(_Stream):
         whole = self._tools.pop(index)
         # a server that sent the input whole in the block's start sends no deltas: keep it
         frames = [] if index in self._streamed else self._events.arguments(index, whole)
-        return frames + self._events.close_call(index)
+        self._stopped = index
+        return frames
+
+    def _done_stopped(self) -> list[bytes]:
+        index, self._stopped = self._stopped, None
+        return [] if index is None else self._events.close_call(index)
 
     def _message_delta(self, event: JSON) -> list[bytes]:
         self._merge_usage(event.get("usage"))

@@ -8,7 +8,7 @@ from types import MappingProxyType
 
 from router.analysis import analyse
 from router.errors import RequestError, RouterError
-from router.translate import errors, passthrough, request_to_openai, response_to_anthropic
+from router.translate import errors, passthrough, request_to_openai, response_to_anthropic, thinking
 from router.translate.sse import anthropic_error_frame
 from router.translate.stream_to_anthropic import OpenAIToAnthropicStream
 from router.types import JSON, Api, Needs
@@ -30,7 +30,6 @@ _TYPE_FOR_STATUS: Mapping[int, str] = MappingProxyType({
 })
 _SESSION_KEYS = (("metadata", "user_id"),)
 DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; an OpenAI client may send none
-MIN_THINKING_BUDGET = 1024  # Anthropic's floor for thinking.budget_tokens
 DEFAULT_PAGE = 20
 MAX_PAGE = 1000
 
@@ -135,27 +134,12 @@ class AnthropicMessages:
             body["max_tokens"] = min(asked, room)
         else:
             body["max_tokens"] = min(room, DEFAULT_MAX_TOKENS)
-        _fit_thinking(body)
+        thinking.fit(body)  # after the clamp: the budget stays below what is really sent
 
     def declare_output(self, body: JSON, most: int) -> None:
         asked = body.get("max_tokens")  # prepare() always sets it
         body["max_tokens"] = min(asked, most) if isinstance(asked, int) else most
-        _fit_thinking(body)
-
-
-def _fit_thinking(body: JSON) -> None:
-    """Anthropic wants thinking.budget_tokens (>= 1024) below max_tokens: shrink it to fit the
-    clamped max_tokens, or drop thinking when there is no room for it."""
-    thinking = body.get("thinking")
-    if not isinstance(thinking, dict) or not isinstance(thinking.get("budget_tokens"), int):
-        return
-    limit = body["max_tokens"] - 1
-    if thinking["budget_tokens"] <= limit:
-        return
-    if limit >= MIN_THINKING_BUDGET:
-        body["thinking"] = {**thinking, "budget_tokens": limit}
-    else:
-        del body["thinking"]
+        thinking.fit(body)
 
 
 def _index(ids: list[str], value: str, param: str) -> int:

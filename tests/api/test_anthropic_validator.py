@@ -16,7 +16,7 @@ from router.demo.anthropic_validation import (
 )
 
 VALID: dict[str, Any] = {
-    "model": "claude-sim", "max_tokens": 2048, "stream": True, "temperature": 0.5,
+    "model": "claude-sim", "max_tokens": 2048, "stream": True, "temperature": 1, "top_p": 0.95,
     "system": [{"type": "text", "text": "Be kind.", "cache_control": {"type": "ephemeral"}}],
     "metadata": {"user_id": "u1"}, "stop_sequences": ["END"],
     "tools": [{"name": "get_weather", "description": "d",
@@ -82,6 +82,10 @@ BREAKAGES: dict[str, Callable[[dict[str, Any]], None]] = {
                            {"type": "image_url", "image_url": {"url": "https://e.com"}}),
     "unsupported media type": _set(("messages", 0, "content", 1, "source", "media_type"), "image/bmp"),
     "budget not below max_tokens": _set(("thinking", "budget_tokens"), 4096),
+    "temperature beside thinking": _set(("temperature",), 0.5),
+    "top_p below 0.95 beside thinking": _set(("top_p",), 0.9),
+    "top_k beside thinking": _set(("top_k",), 5),
+    "forced tool_choice beside thinking": _set(("tool_choice",), {"type": "any"}),
     "metadata with other keys": _set(("metadata",), {"user_id": "u", "tag": "x"}),
     "string stop_sequences": _set(("stop_sequences",), "END"),
     "n": _set(("n",), 1),

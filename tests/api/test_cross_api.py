@@ -411,8 +411,8 @@ async def test_tool_choice_maps(stack: Stack, openai_client: Any, choice: Any, e
     assert sent_bodies(stack)[-1]["tool_choice"] == expected
 
 
-@pytest.mark.parametrize("max_tokens", [None, 500, 4096])
-async def test_reasoning_effort_becomes_a_valid_thinking_budget(
+@pytest.mark.parametrize("max_tokens", [None, 500, 1500, 4096, 10_000])
+async def test_reasoning_effort_becomes_a_thinking_budget_within_the_ceiling(
         stack: Stack, openai_client: Any, max_tokens: int | None) -> None:
     extra = {} if max_tokens is None else {"max_tokens": max_tokens}
     completion = await openai_client.chat.completions.create(
@@ -420,7 +420,25 @@ async def test_reasoning_effort_becomes_a_valid_thinking_budget(
         **extra)
     assert completion.choices[0].message.content
     body = sent_bodies(stack)[-1]
-    assert body["thinking"]["budget_tokens"] < body["max_tokens"]
+    assert body["max_tokens"] <= (max_tokens or 4096), "the client's max_tokens is a ceiling"
+    if max_tokens == 500:  # no room for Anthropic's 1024-token minimum: thinking stays off
+        assert "thinking" not in body and body["temperature"] == 0.2
+    else:
+        assert 1024 <= body["thinking"]["budget_tokens"] < body["max_tokens"]
+        assert "temperature" not in body
+
+
+async def test_a_small_ceiling_is_kept_with_reasoning_through_every_openai_api(
+        stack: Stack, openai_client: Any) -> None:
+    """The review's case: max_tokens 50 with reasoning reached Anthropic as 1074 + thinking."""
+    await openai_client.chat.completions.create(
+        model="ant/claude-sim", max_tokens=50, reasoning_effort="low", messages=user("think"))
+    chat = sent_bodies(stack)[-1]
+    await openai_client.responses.create(
+        model="ant/claude-sim", max_output_tokens=50, reasoning={"effort": "low"}, input="think")
+    responses = sent_bodies(stack)[-1]
+    for body in (chat, responses):
+        assert body["max_tokens"] == 50 and "thinking" not in body
 
 
 # -- empty answers fail over -------------------------------------------------------------------

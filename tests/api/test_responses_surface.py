@@ -189,6 +189,7 @@ async def test_a_length_stop_is_incomplete(stack: Stack, openai_client: Any, rou
     assert response.status == "incomplete"
     assert response.incomplete_details.reason == "max_output_tokens"
     assert response.output_text == "It was a dark"
+    assert [item.status for item in response.output] == ["incomplete"], "cut short, as on OpenAI"
     assert upstream_bodies(stack, route)[-1]["max_tokens"] == 4
 
 
@@ -206,6 +207,10 @@ async def test_a_stream_broken_midway_ends_with_error_and_failed(stack: Stack, o
     events = [event async for event in stream]
     assert [e.type for e in events[-2:]] == ["error", "response.failed"]
     assert events[-1].response.status == "failed" and events[-1].response.error.message
+    sent = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    (produced,) = events[-1].response.output  # what was streamed before the break
+    assert sent and produced.type == "message" and produced.status == "incomplete"
+    assert produced.content[0].type == "output_text" and produced.content[0].text == sent
     assert [e.sequence_number for e in events] == list(range(len(events)))
     assert not any(e.type == "response.completed" for e in events)
     with pytest.raises(openai.NotFoundError):  # a failed answer is not stored
@@ -225,6 +230,11 @@ async def test_bad_requests_get_openai_errors(stack: Stack, openai_client: Any, 
         ({"model": route, "input": [{"type": "function_call_output", "output": "x"}]},
          "input[0].call_id"),
         ({"input": "x"}, "model"),
+        ({"model": route, "input": "x", "top_p": -1}, "top_p"),
+        ({"model": route, "input": "x", "text": {"format": {"type": "json_schema", "name": "s"}}},
+         "text.format.schema"),
+        ({"model": route, "input": "x", "tools": [{"type": "function", "parameters": {}}]},
+         "tools[0].name"),
     ]
     for body, param in cases:
         status, headers, raw = await post(stack, body)
@@ -263,3 +273,17 @@ async def test_metrics_and_the_access_record(stack: Stack, openai_client: Any, r
                if s.name == "freerouter_requests_total" and s.labels.get("api") == "responses"]
     assert any(s.labels["route"] == route and s.labels["status"] == "200" and s.value >= 1
                for s in samples)
+
+
+async def test_an_unknown_previous_response_is_counted_under_its_route(
+        stack: Stack, openai_client: Any, route: str) -> None:
+    status, _headers, raw = await post(stack, {"model": route, "previous_response_id": "resp_x"})
+    error = orjson.loads(raw)["error"]
+    assert (status, error["param"], error["code"]) == (
+        400, "previous_response_id", "previous_response_not_found")
+    async with aiohttp.ClientSession() as http, http.get(f"{stack.url}/metrics", headers=HEADERS) as resp:
+        text = await resp.text()
+    counted = {(s.labels["route"], s.labels["status"]) for f in text_string_to_metric_families(text)
+               for s in f.samples if s.name == "freerouter_requests_total"
+               and s.labels.get("api") == "responses"}
+    assert (route, "400") in counted and ("_unknown", "400") not in counted

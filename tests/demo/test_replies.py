@@ -1,12 +1,14 @@
 """The simulated model's answers: tool calls whose arguments fit the tool's schema, the tool the
-user asked for, structured outputs, thinking, images, and token counts that are exactly what
-the answer holds."""
+user asked for, structured outputs, thinking, images, token counts that are exactly what the
+answer holds, and answers cut at the request's output bound."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -90,3 +92,39 @@ def test_tokens_join_back_to_the_text(text: str) -> None:
     parts = pieces(text)
     assert "".join(parts) == text and count([text]) == len(parts)
     assert "".join(grouped(parts, 3)) == text and len(grouped(parts, 3)) <= 3
+
+
+@st.composite
+def bounded_asks(draw: st.DrawFn) -> Ask:
+    tools = draw(st.sampled_from([(), (WEATHER,), (WEATHER, TIME)]))
+    schema = draw(st.one_of(st.none(), documents()))
+    return ask(draw(st.sampled_from(["hi", "weather in Oslo", "weather and time in parallel"])),
+               tools=tools, schema=schema, reason=draw(st.booleans()),
+               max_tokens=draw(st.one_of(st.none(), st.integers(1, 80))))
+
+
+@settings(max_examples=150, deadline=None)
+@given(bounded_asks())
+def test_an_answer_stops_at_the_output_bound(asked: Ask) -> None:
+    whole = compose(replace(asked, max_tokens=None), "1")
+    reply = compose(asked, "1")
+    bound = asked.max_tokens
+    assert reply.cut == (bound is not None and whole.completion_tokens > bound)
+    if not reply.cut:
+        assert reply == whole
+        return
+    assert bound is not None and reply.completion_tokens == bound, "usage counts what was sent"
+    produced = [*reply.reasoning, *reply.text, *(p for c in reply.calls for p in c.argument_pieces)]
+    everything = [*whole.reasoning, *whole.text, *(p for c in whole.calls for p in c.argument_pieces)]
+    assert produced == everything[:bound], "the first tokens, in the order a model makes them"
+    for call, full in zip(reply.calls, whole.calls, strict=False):
+        assert call.whole == (call.argument_pieces == full.argument_pieces)
+
+
+def test_a_cut_structured_output_is_truncated_json() -> None:
+    schema = {"type": "object", "properties": {"level": {"enum": ["low", "high"]},
+                                               "note": {"type": "string"}}, "required": ["level"]}
+    reply = compose(ask(schema=schema, max_tokens=3), "1")
+    assert reply.cut and len(reply.text) == 3
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(reply.content)

@@ -1,11 +1,13 @@
 """The demo's structured outputs and tool arguments are instances of the schema asked for: JSON
 Schemas as pydantic and zod emit them, checked with a real validator (jsonschema) and by pydantic
-parsing the value back, plus hypothesis-generated schemas over the same vocabulary."""
+parsing the value back, plus hypothesis-generated schemas over the same vocabulary, string
+`pattern`s of the common regex subset, and uniqueItems arrays that need distinct values."""
 
 from __future__ import annotations
 
 import datetime
 import enum
+import re
 import uuid
 from typing import Any, Literal
 
@@ -16,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from router.demo.schema_instance import MAX_DEPTH, instance
+from tests.demo.test_pattern_string import HOSTILE, patterns
 
 
 def assert_valid(schema: dict[str, Any], value: Any) -> None:
@@ -150,8 +153,56 @@ def strings(draw: st.DrawFn) -> dict[str, Any]:
 INTS = st.integers(-(2**63), 2**63 - 1)  # what JSON libraries (orjson) carry
 ENUMS = st.lists(st.one_of(st.text(max_size=8), INTS, st.booleans(), st.none()),
                  min_size=1, max_size=5, unique_by=lambda v: (type(v), v)).map(lambda v: {"enum": v})
+# -- strings with a pattern, and uniqueItems ----------------------------------------------------
+
+
+@st.composite
+def patterned(draw: st.DrawFn) -> dict[str, Any]:
+    pattern, stretchy = draw(patterns())
+    schema: dict[str, Any] = {"type": "string", "pattern": pattern}
+    if stretchy and draw(st.booleans()):
+        schema["minLength"] = draw(st.integers(0, 40))
+    return schema
+
+
+# -- uniqueItems: items of which there are enough distinct values -------------------------------
+
+RICH_LEAVES = st.one_of(
+    st.just({"type": "boolean"}),
+    st.builds(lambda low, gap: {"type": "integer", "minimum": low, "maximum": low + gap},
+              st.integers(-100, 100), st.integers(3, 50)),
+    st.builds(lambda low: {"type": "number", "exclusiveMinimum": low, "exclusiveMaximum": low + 1},
+              st.integers(-100, 100)),
+    st.builds(lambda step: {"type": "integer", "multipleOf": step}, st.integers(1, 9)),
+    st.builds(lambda low: {"type": "string", "minLength": low, "maxLength": low + 2},
+              st.integers(1, 10)),
+    st.just({"type": "string", "maxLength": 1}),
+    st.builds(lambda f: {"type": "string", "format": f}, FORMATS),
+    st.just({"type": "string", "pattern": "^[A-Z]{3}-[0-9]{2}$"}),
+    st.just({"type": ["boolean", "null"]}),
+    st.just({"anyOf": [{"type": "boolean"}, {"type": "null"}]}),
+)
+
+
+def _rich(children: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    objects = st.dictionaries(NAMES, children, min_size=1, max_size=3).map(
+        lambda p: {"type": "object", "properties": p, "required": sorted(p),
+                   "additionalProperties": False})
+    arrays = children.map(lambda c: {"type": "array", "items": c, "minItems": 1, "maxItems": 2})
+    return st.one_of(objects, arrays)
+
+
+RICH = st.recursive(RICH_LEAVES, _rich, max_leaves=4)
+
+
+@st.composite
+def unique_arrays(draw: st.DrawFn) -> dict[str, Any]:
+    # two: every item schema here has at least two values (a boolean has no more)
+    return {"type": "array", "uniqueItems": True, "minItems": 2, "items": draw(RICH)}
+
+
 LEAVES = st.one_of(numbers(), strings(), ENUMS, st.just({"type": "boolean"}),
-                   st.just({"type": "null"}), st.builds(lambda v: {"const": v}, INTS))
+                   st.just({"type": "null"}), st.builds(lambda v: {"const": v}, INTS), patterned())
 
 
 def extend(children: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
@@ -178,7 +229,7 @@ def extend(children: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dic
 
     nullable = children.map(lambda c: {"anyOf": [c, {"type": "null"}]})
     all_of = children.map(lambda c: {"allOf": [c], "description": "wrapped, as pydantic did"})
-    return st.one_of(obj(), array(), unique(), nullable, all_of)
+    return st.one_of(obj(), array(), unique(), unique_arrays(), nullable, all_of)
 
 
 @st.composite
@@ -196,3 +247,45 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
 @given(documents(), st.text(max_size=40))
 def test_generated_schemas_get_valid_instances(schema: dict[str, Any], said: str) -> None:
     assert_valid(schema, instance(schema, said))
+
+
+def test_a_pattern_gets_a_matching_string() -> None:
+    """The review's case: `^[A-Z]{3}-[0-9]{2}$` was answered "example z"."""
+    schema = {"type": "object", "properties": {"z": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{2}$"}},
+              "required": ["z"]}
+    value = instance(schema)
+    assert_valid(schema, value)
+    assert re.fullmatch("[A-Z]{3}-[0-9]{2}", value["z"])
+    for pattern in (r"^\d{5}(-\d{4})?$", r"^(?:cat|dog)s?$", r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$",
+                    r"^\u00e9+$", r"^[a-z][a-z0-9_]*$", r"^\+?[0-9 ]{7,15}$", r"\bword\b",
+                    r"^(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])$"):
+        assert_valid({"type": "string", "pattern": pattern}, instance({"type": "string", "pattern": pattern}))
+
+
+def test_unique_booleans_and_patterned_strings_fill_min_items() -> None:
+    """The review's case: uniqueItems with minItems 2 on booleans gave [true]."""
+    booleans = {"type": "array", "items": {"type": "boolean"}, "uniqueItems": True, "minItems": 2}
+    assert sorted(instance(booleans)) == [False, True]
+    codes = {"type": "array", "uniqueItems": True, "minItems": 3,
+             "items": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{2}$"}}
+    assert_valid(codes, instance(codes))
+    # as many as the schema allows, and no more: a shorter array rather than a repeated item
+    three = {"type": "array", "uniqueItems": True, "minItems": 4, "items": {"enum": [1, 2, 3]}}
+    assert instance(three) == [1, 2, 3]
+
+
+@settings(max_examples=200, deadline=None)
+@given(patterned(), st.text(max_size=20))
+def test_generated_patterns_get_matching_strings(schema: dict[str, Any], said: str) -> None:
+    assert_valid(schema, instance(schema, said))
+
+
+@settings(max_examples=150, deadline=None)
+@given(unique_arrays(), st.text(max_size=20))
+def test_unique_items_are_filled_with_distinct_values(schema: dict[str, Any], said: str) -> None:
+    assert_valid(schema, instance(schema, said))
+
+
+@pytest.mark.parametrize("pattern", HOSTILE)
+def test_a_pattern_beyond_the_subset_still_gets_a_string(pattern: str) -> None:
+    assert isinstance(instance({"type": "string", "pattern": pattern, "minLength": 2}), str)

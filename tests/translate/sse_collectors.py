@@ -151,7 +151,9 @@ def collect_responses(frames: list[bytes]) -> dict[str, Any]:
     rules on the way: every event named after its type and numbered in order, no [DONE],
     created and in_progress first, each item added before anything about it and done once
     with exactly what its deltas said, no empty message, and a terminal event whose `output`
-    is every item done. A stream that failed gives {"error": ..., "failed": response}."""
+    is every item done, only the last `incomplete` and only when the response is. A stream that
+    failed gives {"error": ..., "failed": response}, whose `output` is every item added: those
+    done as they were, the others `incomplete` with what their deltas said."""
     events = parse_frames(frames)
     assert events, "a stream has events"
     output: dict[int, dict[str, Any]] = {}  # output index -> the item as added, then built
@@ -167,6 +169,7 @@ def collect_responses(frames: list[bytes]) -> dict[str, Any]:
         if error is not None:
             assert name == "response.failed" and position == len(events) - 1, "error, then failed"
             assert data["response"]["status"] == "failed"
+            _check_produced(data["response"]["output"], output, done, text, arguments)
             return {"error": error, "failed": data["response"]}
         if name == "error":
             error = {"code": data["code"], "message": data["message"]}
@@ -189,6 +192,9 @@ def collect_responses(frames: list[bytes]) -> dict[str, Any]:
             response: dict[str, Any] = data["response"]
             assert response["output"] == [done[i] for i in sorted(done)], "the output is every item"
             assert response["status"] == name.removeprefix("response.")
+            cut = [i for i in sorted(done) if done[i]["status"] == "incomplete"]
+            assert cut == ([max(done)] if done and response["status"] == "incomplete" else []), \
+                "only the item an early stop cut short is incomplete"
             usage = response["usage"]
             assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
             return response
@@ -216,7 +222,7 @@ def collect_responses(frames: list[bytes]) -> dict[str, Any]:
         elif name == "response.output_item.done":
             whole = data["item"]
             assert whole["id"] == item["id"] and whole["type"] == item["type"]
-            assert whole["status"] == "completed"
+            assert whole["status"] in ("completed", "incomplete")
             if whole["type"] == "message":
                 assert whole["content"][0]["text"] == text[ident] != "", "never an empty message"
             elif whole["type"] == "function_call":
@@ -229,3 +235,19 @@ def collect_responses(frames: list[bytes]) -> dict[str, Any]:
         else:
             raise AssertionError(f"unexpected event {name}")
     raise AssertionError("the stream ended without a terminal event")
+
+
+def _check_produced(failed: list[dict[str, Any]], added: dict[int, dict[str, Any]],
+                    done: dict[int, dict[str, Any]], text: dict[str, str],
+                    arguments: dict[str, str]) -> None:
+    """A failed response's output: every item added, in order, as far as it got."""
+    assert [i["id"] for i in failed] == [added[k]["id"] for k in sorted(added)]
+    for index, item in enumerate(failed):
+        if index in done:
+            assert item == done[index], "an item done stays as it was"
+            continue
+        assert item["status"] == "incomplete" and item["type"] == added[index]["type"]
+        if item["type"] == "message":
+            assert item["content"][0]["text"] == text[item["id"]] != ""
+        elif item["type"] == "function_call":
+            assert item["arguments"] == arguments[item["id"]]

@@ -194,6 +194,8 @@ def test_sampling_reasoning_and_who_asks() -> None:
                               "reasoning": {"effort": "medium"}, "user": "bob"})
     assert anthropic["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     assert anthropic["max_tokens"] == 8000 and anthropic["metadata"] == {"user_id": "bob"}
+    small = to_anthropic({"input": "hi", "max_output_tokens": 50, "reasoning": {"effort": "low"}})
+    assert small["max_tokens"] == 50 and "thinking" not in small, "max_output_tokens is a ceiling"
 
 
 def test_a_codex_shaped_request(codex_request: dict[str, Any]) -> None:

@@ -339,7 +339,7 @@ def _anthropic_upstream(answer: dict[str, Any]) -> tuple[dict[str, Any], list[di
     ]
     stop = (
         "tool_use"
-        if answer["calls"]
+        if answer["calls"] and answer["finish"] != "length"  # a call may be cut short too
         else {
             "stop": "end_turn",
             "length": "max_tokens",

@@ -315,12 +315,24 @@ def test_tool_ids_are_rewritten_the_same_way_on_every_replay() -> None:
 
 
 def test_openai_reasoning_effort_becomes_thinking_with_an_unforced_choice() -> None:
-    request = openai_sdk_request() | {"reasoning_effort": "medium", "max_completion_tokens": 1000}
+    request = openai_sdk_request() | {"reasoning_effort": "medium", "max_completion_tokens": 3000}
     body = translation(Api.OPENAI, Api.ANTHROPIC).request(request).body
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
-    assert body["max_tokens"] > 2048
+    assert body["max_tokens"] == 3000, "a ceiling, never raised for the budget"
     assert body["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
     assert "temperature" not in body
+
+
+def test_a_ceiling_too_small_for_thinking_leaves_it_off() -> None:
+    request = openai_sdk_request() | {"reasoning_effort": "high", "max_completion_tokens": 1000}
+    body = translation(Api.OPENAI, Api.ANTHROPIC).request(request).body
+    assert "thinking" not in body and body["max_tokens"] == 1000
+    plain = translation(Api.OPENAI, Api.ANTHROPIC).request(openai_sdk_request()).body
+    assert {k: v for k, v in body.items() if k != "max_tokens"} == {
+        k: v for k, v in plain.items() if k != "max_tokens"}, "sampling and tool choice as asked"
+    fitted = translation(Api.OPENAI, Api.ANTHROPIC).request(
+        openai_sdk_request() | {"reasoning_effort": "high", "max_completion_tokens": 1500}).body
+    assert fitted["thinking"]["budget_tokens"] == 1499 and fitted["max_tokens"] == 1500
 
 
 def test_openai_history_with_empty_ids_and_assistant_first_still_pairs() -> None:
