@@ -300,12 +300,16 @@ class Proxy:
         delivered = False
         try:
             await response.prepare(request)
+            # Frames translated but not yet written: what came before an event that breaks
+            # the stream still reaches the client, ahead of the in-band error.
+            frames: list[bytes] = []
             try:
                 kept = False
-                frames = self._feed(a, translator, preamble)
+                self._feed(a, translator, preamble, frames)
                 if a.keep is not None:
                     kept = await self._keep(a, translator, kept)
                 await response.write(b"".join(frames))
+                frames.clear()
                 a.call.ttft_s = self._clock.monotonic() - a.call.started
                 self._metrics.first_token(a.backend.id, a.call.ttft_s)
                 # Once the last event is out, the client's stream ends now, not when the
@@ -317,11 +321,12 @@ class Proxy:
                     except StopAsyncIteration:
                         break
                     # One write per upstream read, however many events it carried.
-                    frames = self._feed(a, translator, batch)
+                    self._feed(a, translator, batch, frames)
                     if a.keep is not None:
                         kept = await self._keep(a, translator, kept)
                     if frames:
                         await response.write(b"".join(frames))
+                        frames.clear()
                 tail = translator.finish()
                 await self._keep(a, translator, kept)
             except ConnectionError:
@@ -332,7 +337,8 @@ class Proxy:
                     "the upstream sent an unusable stream event")
                 self._failed(a.backend, err)
                 a.call.error = err.reason.value
-                tail = translator.fail(a.client.stream_failure_type, redact(err.message, a.secrets))
+                tail = [*frames, *translator.fail(a.client.stream_failure_type,
+                                                  redact(err.message, a.secrets))]
             delivered = True
             # Release the upstream first (its unread rest closes the connection): nothing of
             # it is waited for, and nothing is left open if the client leaves during the end.
@@ -355,9 +361,9 @@ class Proxy:
             await a.keep(answer)
         return True
 
-    def _feed(self, a: _Attempt, translator: StreamTranslator, events: list[JSON]) -> list[bytes]:
-        """The client's frames for `events`; none past the translator's last."""
-        frames: list[bytes] = []
+    def _feed(self, a: _Attempt, translator: StreamTranslator, events: list[JSON],
+              frames: list[bytes]) -> None:
+        """Add the client's frames for `events` to `frames`; none past the translator's last."""
         usage, call = a.upstream.usage, a.call
         for event in events:
             counts = usage(event)
@@ -368,7 +374,6 @@ class Proxy:
             frames += translator.feed(event)
             if translator.done:
                 break
-        return frames
 
     # -- outcomes ----------------------------------------------------------------------------
 
