@@ -197,6 +197,9 @@ class _AccessSink:
         self._flush_pending = False
 
     def configure(self, stream: TextIO | None, threshold: int, secrets: Iterable[str]) -> None:
+        if self._stream is not None and self._stream is not stream:
+            with contextlib.suppress(ValueError):  # what was written to it goes out now
+                self._stream.flush()
         self._stream, self.threshold = stream, threshold
         self._secrets = tuple(secret for secret in secrets if secret)
 
@@ -239,13 +242,15 @@ class _AccessSink:
             stream.flush()
             return
         self._flush_pending = True
-        loop.call_soon(self._flushed, stream)
+        loop.call_soon(self._flushed)
 
-    def _flushed(self, stream: TextIO) -> None:
+    def _flushed(self) -> None:
         self._flush_pending = False
-        # Closed in between (a reconfigured test stream): nothing left to flush.
-        with contextlib.suppress(ValueError):
-            stream.flush()
+        # The stream of now: one replaced meanwhile was flushed by configure(). Closed in
+        # between (a test's stream): nothing left to flush.
+        if self._stream is not None:
+            with contextlib.suppress(ValueError):
+                self._stream.flush()
 
 
 _SINK = _AccessSink()

@@ -260,3 +260,17 @@ def test_configured_secrets_never_render(key: str, field: str) -> None:
     assert key not in out.getvalue()
     assert line[field] == f"upstream said: {logs.REDACTED}!"
     assert line["n"] == 3
+
+
+async def test_a_replaced_stream_is_flushed_before_the_new_one_takes_over() -> None:
+    old, new = CountingStream(), CountingStream()
+    logs.configure(console=False, level="info", stream=old)
+    try:
+        access()  # its flush is pending until the loop turns
+        logs.configure(console=False, level="info", stream=new)
+        assert old.flushes == 1
+        access(request_id="req-new")
+        await asyncio.sleep(0)
+        assert new.flushes == 1 and len(lines(new)) == 1
+    finally:
+        structlog.reset_defaults()
