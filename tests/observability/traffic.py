@@ -16,6 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 ROUTE = "free"
 CONCURRENCY = 8
 MAX_ROUNDS = 40
+# Rounds at the least: a series born in one round has no rate until a later round, a scrape
+# apart, increases it (a route whose only 5xx came in the last round would read 0/0).
+MIN_ROUNDS = 3
 TINY_PNG = (
     "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
     "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -146,7 +149,7 @@ async def drive(base: str, scraped_enough: Callable[[], bool]) -> TrafficReport:
         missing: list[str] = list(EVIDENCE)
         rounds = 0
         enough = False
-        while (missing or not enough) and rounds < MAX_ROUNDS:
+        while (missing or not enough or rounds < MIN_ROUNDS) and rounds < MAX_ROUNDS:
             for status in await asyncio.gather(*(_send(session, base, c, limit) for c in a_round)):
                 statuses[status] = statuses.get(status, 0) + 1
             rounds += 1
