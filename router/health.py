@@ -21,7 +21,7 @@ burns the quota further."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
@@ -447,6 +447,13 @@ class HealthTracker:
         # and its scores are refreshed every SCORE_REFRESH_S.
         return _Chosen(backends, self._generation, min(valid_until, now + SCORE_REFRESH_S),
                        tuple(chosen))
+
+    def refresh(self, backends: Iterable[Backend]) -> None:
+        """Bring every backend's view up to date, with its gauges and the log line of a state
+        change: a success records without recomputing the view, so GET /metrics asks first."""
+        now = self._clock.monotonic()
+        for b in backends:
+            self._view(self._get(b.id, b.provider), now)
 
     def probe_wanted(self, backends: Sequence[Backend]) -> bool:
         """False when every backend waits on its upstream's word: a probe could only be told

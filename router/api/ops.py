@@ -25,8 +25,11 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    # The budget gauges, as of now: windows refill with or without traffic.
-    await request.app[BUDGETS].refresh(request.app[RUNTIME].current.pool.backends.values())
+    # The budget and health gauges, as of now: windows refill with or without traffic, and a
+    # success updates a backend's score only when its health is next read.
+    backends = request.app[RUNTIME].current.pool.backends.values()
+    await request.app[BUDGETS].refresh(backends)
+    request.app[HEALTH].refresh(backends)
     body = request.app[METRICS].exposition()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 

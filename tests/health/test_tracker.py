@@ -426,3 +426,15 @@ def test_a_longer_wait_from_elsewhere_extends_one_held_here(clock: FakeClock) ->
     t.apply(Cooling(A.id, False, CoolingKind.WAIT, clock.monotonic() + 40, R.CLIENT_ERROR))
     assert t.cooldown_left(A) == pytest.approx(40.0)
     assert t.status(A)["cooldown_reason"] == "client_error"
+
+
+def test_refresh_brings_the_score_gauge_up_to_date_after_fast_successes(clock: FakeClock) -> None:
+    metrics = Metrics(CollectorRegistry())
+    t = HealthTracker(clock, metrics)
+    fail(t, A, R.SERVER_ERROR)
+    low = gauge(metrics, "freerouter_backend_health_score", A)
+    for _ in range(20):
+        ok(t, A)  # healthy-path successes: recorded without recomputing the view
+    assert gauge(metrics, "freerouter_backend_health_score", A) == low
+    t.refresh([A])  # what GET /metrics does first
+    assert gauge(metrics, "freerouter_backend_health_score", A) > low
