@@ -97,13 +97,13 @@ def usage(prompt: int, output: int, cached: int = 0, cache_write: int = 0, reaso
 
 
 def _count(usage: Any, key: str) -> int:
-    value = usage.get(key) if isinstance(usage, Mapping) else None
+    value = usage.get(key) if isinstance(usage, dict) else None
     return value if isinstance(value, int) and value > 0 else 0
 
 
 def usage_of_chat(counts: Any) -> JSON:
-    prompt_details = counts.get("prompt_tokens_details") if isinstance(counts, Mapping) else None
-    output_details = counts.get("completion_tokens_details") if isinstance(counts, Mapping) else None
+    prompt_details = counts.get("prompt_tokens_details") if isinstance(counts, dict) else None
+    output_details = counts.get("completion_tokens_details") if isinstance(counts, dict) else None
     return usage(_count(counts, "prompt_tokens"), _count(counts, "completion_tokens"),
                  cached=_count(prompt_details, "cached_tokens"),
                  reasoning=_count(output_details, "reasoning_tokens"))

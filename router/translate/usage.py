@@ -28,7 +28,7 @@ def to_openai(usage: Mapping[str, Any]) -> JSON:
 
 def to_anthropic(usage: Mapping[str, Any]) -> JSON:
     details = usage.get("prompt_tokens_details")
-    cached = _count(details, "cached_tokens") if isinstance(details, Mapping) else 0
+    cached = _count(details, "cached_tokens") if isinstance(details, dict) else 0
     return {
         "input_tokens": max(_count(usage, "prompt_tokens") - cached, 0),
         "output_tokens": _count(usage, "completion_tokens"),
