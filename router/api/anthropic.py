@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from router.api.body import read_json, require_messages
+from router.api.body import check_number, check_object, read_json, require_messages
 from router.api.middleware import CALL
 from router.appkeys import PROXY, RUNTIME
 from router.errors import RequestError
@@ -85,28 +85,18 @@ def _check_list_of_objects(value: Any, where: str) -> None:
         raise RequestError(f"`{where}` must be an array of objects", param=where)
 
 
-def _check_object(value: Any, where: str) -> None:
-    if not isinstance(value, dict):
-        raise RequestError(f"`{where}` must be an object", param=where)
-
-
 def _check_strings(value: Any, where: str) -> None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise RequestError(f"`{where}` must be an array of strings", param=where)
 
 
-def _check_number(value: Any, where: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RequestError(f"`{where}` must be a number", param=where)
-
-
 _TOP_LEVEL: Mapping[str, Callable[[Any, str], None]] = {
     "system": _check_system,
     "tools": _check_list_of_objects,
-    "tool_choice": _check_object,
-    "metadata": _check_object,
-    "thinking": _check_object,
+    "tool_choice": check_object,
+    "metadata": check_object,
+    "thinking": check_object,
     "stop_sequences": _check_strings,
-    "temperature": _check_number,
-    "top_p": _check_number,
+    "temperature": check_number,
+    "top_p": check_number,
 }

@@ -68,3 +68,26 @@ def require_messages(body: JSON, roles: frozenset[str]) -> None:
         v = body.get(key)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
             raise RequestError(f"`{key}` must be a positive integer", param=key)
+
+
+# -- field checks the APIs share (a body's value, and the `where` that names it in the error)
+
+
+def check_object(value: Any, where: str) -> None:
+    if not isinstance(value, dict):
+        raise RequestError(f"`{where}` must be an object", param=where)
+
+
+def check_bool(value: Any, where: str) -> None:
+    if not isinstance(value, bool):
+        raise RequestError(f"`{where}` must be a boolean", param=where)
+
+
+def check_string(value: Any, where: str) -> None:
+    if not isinstance(value, str):
+        raise RequestError(f"`{where}` must be a string", param=where)
+
+
+def check_number(value: Any, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RequestError(f"`{where}` must be a number", param=where)

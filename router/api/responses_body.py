@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from router.api.body import MAX_MESSAGES, MAX_TOOLS
+from router.api.body import MAX_MESSAGES, MAX_TOOLS, check_bool, check_object, check_string
 from router.errors import RequestError
 from router.types import JSON
 
@@ -200,11 +200,6 @@ def _check_reasoning(value: Any, where: str) -> None:
         raise _invalid_type(f"{where}.effort", "a string")
 
 
-def _check_bool(value: Any, where: str) -> None:
-    if not isinstance(value, bool):
-        raise RequestError(f"`{where}` must be a boolean", param=where)
-
-
 def _check_positive(value: Any, where: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise RequestError(f"`{where}` must be a positive integer", param=where)
@@ -224,28 +219,18 @@ def _check_ranged(value: Any, where: str) -> None:
                            code="decimal_above_max_value")
 
 
-def _check_string(value: Any, where: str) -> None:
-    if not isinstance(value, str):
-        raise RequestError(f"`{where}` must be a string", param=where)
-
-
-def _check_object(value: Any, where: str) -> None:
-    if not isinstance(value, dict):
-        raise RequestError(f"`{where}` must be an object", param=where)
-
-
 _TOP_LEVEL: Mapping[str, Callable[[Any, str], None]] = {
     "tools": _check_tools,
     "tool_choice": _check_choice,
-    "stream": _check_bool,
-    "store": _check_bool,
-    "parallel_tool_calls": _check_bool,
+    "stream": check_bool,
+    "store": check_bool,
+    "parallel_tool_calls": check_bool,
     "max_output_tokens": _check_positive,
     "temperature": _check_ranged,
     "top_p": _check_ranged,
-    "instructions": _check_string,
-    "previous_response_id": _check_string,
+    "instructions": check_string,
+    "previous_response_id": check_string,
     "text": _check_text,
     "reasoning": _check_reasoning,
-    "metadata": _check_object,
+    "metadata": check_object,
 }
