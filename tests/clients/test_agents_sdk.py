@@ -8,45 +8,25 @@ so it lives in a venv of its own (tests/installs.venv_install) and runs a script
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.clients.conftest import BACKENDS, Demo
-from tests.installs import venv_install
+from tests.clients.conftest import BACKENDS, Demo, ok, own_venv, run_cases
 
 REQUIREMENTS = ("openai-agents>=0.3",)
 SCRIPT = Path(__file__).with_name("agents_cases.py")
-RUN_TIMEOUT_S = 120
 
 
 @pytest.fixture(scope="module")
 def python() -> Path:
-    found, error = venv_install("openai-agents", REQUIREMENTS)
-    if found is None:
-        pytest.skip(f"openai-agents could not be installed with pip: {error}")
-    return found
+    return own_venv("openai-agents", REQUIREMENTS)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def results(request: pytest.FixtureRequest, demo: Demo, python: Path) -> dict[str, Any]:
-    done = subprocess.run(
-        [str(python), str(SCRIPT)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
-        check=False, env={"PATH": os.environ.get("PATH", ""), "ROUTER_URL": demo.url,
-                          "MODEL": request.param, "OPENAI_AGENTS_DISABLE_TRACING": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
-    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return found
-
-
-def ok(results: dict[str, Any], case: str) -> dict[str, Any]:
-    got: dict[str, Any] = results[case]
-    assert "error" not in got, got
-    return got
+    return run_cases(python, SCRIPT, demo, request.param, env={"OPENAI_AGENTS_DISABLE_TRACING": "1"})
 
 
 def test_an_agent_runs_its_tool_to_a_final_output(results: dict[str, Any]) -> None:

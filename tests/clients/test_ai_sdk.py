@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.clients.conftest import BACKENDS, Demo
+from tests.clients.conftest import BACKENDS, Demo, ok
 from tests.clients.node import npm_folder, run_node
 
 # The shared AI SDK folder (the Responses API tests add theirs to it).
@@ -32,12 +32,6 @@ def results(request: pytest.FixtureRequest, demo: Demo, ai_sdk: Path) -> dict[st
     found: dict[str, Any] = run_node(ai_sdk, SCRIPT, demo.url,
                                      {"PROVIDER": provider, "MODEL": backend})
     return found
-
-
-def ok(results: dict[str, Any], case: str) -> dict[str, Any]:
-    got: dict[str, Any] = results[case]
-    assert "error" not in got, got
-    return got
 
 
 def test_generate_text(results: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.clients.conftest import BACKENDS, Demo
+from tests.clients.conftest import BACKENDS, Demo, ok
 from tests.clients.node import npm_folder, run_node
 
 PACKAGES = ("ai", "@ai-sdk/openai", "zod")  # in the shared AI SDK folder
@@ -24,12 +24,6 @@ def results(request: pytest.FixtureRequest, demo: Demo) -> dict[str, Any]:
     folder = npm_folder("ai-sdk", PACKAGES)
     found: dict[str, Any] = run_node(folder, SCRIPT, demo.url, {"MODEL": request.param})
     return found
-
-
-def ok(results: dict[str, Any], case: str) -> dict[str, Any]:
-    got: dict[str, Any] = results[case]
-    assert "error" not in got, got
-    return got
 
 
 def test_it_speaks_the_responses_api(results: dict[str, Any]) -> None:
