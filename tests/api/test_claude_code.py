@@ -7,7 +7,6 @@ runs reuse it). The test is skipped, with npm's own words, only when npm cannot 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +22,7 @@ from router.demo.anthropic_upstream import FakeAnthropicUpstream
 from router.demo.scripted import Behaviour, Fault, Received
 from router.demo.upstream import FakeUpstream
 from router.plugins import load_plugins
+from tests.agent_cli import run_cli
 from tests.api.conftest import (
     ANTHROPIC_KEY,
     CLIENT_KEY,
@@ -101,18 +101,9 @@ async def _run_claude(binary: Path, url: str, cwd: Path, prompt: str) -> tuple[i
         "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_ERROR_REPORTING": "1",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     }
-    proc = await asyncio.create_subprocess_exec(
-        str(binary), "-p", prompt, "--output-format", "json", "--allowedTools", "Read",
-        cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT_S)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_cli(
+        [str(binary), "-p", prompt, "--output-format", "json", "--allowedTools", "Read"],
+        cwd, env, RUN_TIMEOUT_S)
 
 
 async def test_claude_code_reads_a_file_through_the_router(

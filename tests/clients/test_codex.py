@@ -10,7 +10,6 @@ reuse it). The test is skipped, with npm's own words, only when npm cannot insta
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ from router.demo.anthropic_upstream import FakeAnthropicUpstream
 from router.demo.scripted import Behaviour, Received
 from router.demo.upstream import FakeUpstream
 from router.plugins import load_plugins
+from tests.agent_cli import run_cli
 from tests.api.conftest import (
     ANTHROPIC_KEY,
     CLIENT_KEY,
@@ -96,18 +96,9 @@ async def _run_codex(binary: Path, setup: Setup, cwd: Path, prompt: str) -> tupl
         'wire_api = "responses"\n')
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
            "CODEX_HOME": str(home), "FREEROUTER_KEY": CLIENT_KEY}
-    proc = await asyncio.create_subprocess_exec(
-        str(binary), "exec", "--skip-git-repo-check", "--sandbox", "read-only", prompt,
-        cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT_S)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_cli(
+        [str(binary), "exec", "--skip-git-repo-check", "--sandbox", "read-only", prompt],
+        cwd, env, RUN_TIMEOUT_S)
 
 
 async def test_codex_runs_its_exec_tool_through_the_router(
