@@ -17,8 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from providers.discovery import DISCOVERY_METHODS, answers
+from providers.http11 import Http11Transport
 from providers.model_lists import DiscoveredModel, matches_globs
-from providers.transport import AiohttpTransport, Timeouts
+from providers.transport import Timeouts
 from router.types import Api, Capability
 
 _CATALOG_FILE = "catalog.toml"
@@ -329,7 +330,7 @@ async def probe_local(
             continue
         if url is not None:
             urls[preset.name] = url
-    transport = AiohttpTransport(Timeouts(total_s=timeout_s))
+    transport = Http11Transport(Timeouts(total_s=timeout_s))
     try:
         up = await asyncio.gather(*(answers(transport, url) for url in urls.values()))
     finally:

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 import orjson
 
+from providers.http11 import Http11Transport
 from providers.ratelimits import quota_from_headers
 from providers.sse import SSEDecoder
-from providers.transport import AiohttpTransport, AsyncTransport, Timeouts, TransportResponse
+from providers.transport import AsyncTransport, Timeouts, TransportResponse
 from providers.upstream_errors import classify, classify_stream_error
 from router.errors import BadResponse, StreamError
 from router.types import JSON
@@ -25,7 +26,7 @@ StreamCheck = Callable[[JSON, Callable[[], float]], None]
 
 def transport_for(settings: ProviderSettings) -> AsyncTransport:
     """The real transport, with the provider's timeouts."""
-    return AiohttpTransport(Timeouts(total_s=settings.total_timeout_s,
+    return Http11Transport(Timeouts(total_s=settings.total_timeout_s,
                                      connect_s=settings.connect_timeout_s,
                                      read_s=settings.timeout_s))
 

@@ -24,8 +24,9 @@ from aiohttp import web
 
 from providers.catalog import Preset, load_catalog
 from providers.discovery import discover
+from providers.http11 import Http11Transport
 from providers.model_lists import DiscoveredModel, matches_globs
-from providers.transport import AiohttpTransport, AsyncTransport
+from providers.transport import AsyncTransport
 from router.clock import Clock
 from router.config import Config, ModelConfig, ProviderConfig
 from router.errors import UpstreamError
@@ -233,7 +234,7 @@ class Refresher:
         """One provider's listing, or None (logged) when it cannot be had."""
         transport = self._transport
         if transport is None:  # refresh_now() outside the app's lifecycle (a test, a tool)
-            own = AiohttpTransport()
+            own = Http11Transport()
             try:
                 return await self._fetch(own, provider, api_key)
             finally:
@@ -297,7 +298,7 @@ class Refresher:
         """cleanup_ctx entry: list at startup (waiting up to `startup_wait_s` for it, so the
         server opens with its models), refresh in the background, stop before the runtime
         closes."""
-        self._transport = AiohttpTransport()
+        self._transport = Http11Transport()
         task = asyncio.get_running_loop().create_task(self._loop())
         try:
             with contextlib.suppress(TimeoutError):

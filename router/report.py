@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 import orjson
 
-from providers.transport import AiohttpTransport, Timeouts
+from providers.http11 import Http11Transport
+from providers.transport import Timeouts
 from router.config import Config
 from router.state.backends import NEEDS_URL, safe_address
 
@@ -60,7 +61,7 @@ def state_line(config: Config) -> str:
 
 async def fetch_status(url: str, key: str | None) -> str:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    transport = AiohttpTransport(Timeouts(total_s=STATUS_TIMEOUT_S))
+    transport = Http11Transport(Timeouts(total_s=STATUS_TIMEOUT_S))
     try:
         resp = await transport.request("GET", url.rstrip("/") + "/status", headers)
         try:

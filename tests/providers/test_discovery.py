@@ -17,6 +17,7 @@ from pytest_aiohttp import AiohttpServer
 
 from providers import discovery
 from providers.discovery import DISCOVERY_METHODS, answers, discover
+from providers.http11 import Http11Transport
 from providers.model_lists import (
     DiscoveredModel,
     filter_globs,
@@ -29,7 +30,6 @@ from providers.model_lists import (
     parse_openai_models,
     parse_openrouter_free,
 )
-from providers.transport import AiohttpTransport
 from router.errors import BadResponse, RateLimited, UpstreamClientError, UpstreamConnectError
 from router.types import Capability
 
@@ -559,8 +559,8 @@ def test_globs_exclude_wins_and_empty_include_admits(name: str, include: list[st
 
 
 @asynccontextmanager
-async def real_transport() -> AsyncIterator[AiohttpTransport]:
-    transport = AiohttpTransport()
+async def real_transport() -> AsyncIterator[Http11Transport]:
+    transport = Http11Transport()
     try:
         yield transport
     finally:

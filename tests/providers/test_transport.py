@@ -1,25 +1,18 @@
-"""The transport seam: every exception aiohttp's client exports is mapped, on purpose, into the
-router's error tree; and the exchange over any transport classifies answers, reads streams and
-releases the connection whatever happens (driven by a MockTransport, no socket)."""
+"""The exchange over the transport seam classifies answers, reads streams and releases the
+connection whatever happens (driven by a MockTransport, no socket; the real transport's own
+failure modes are tests/providers/test_http11.py's)."""
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
 import pytest
-from aiohttp import client_exceptions
 
 from providers.openai_compat import OpenAIProvider
-from providers.transport import _MAP, map_exception
 from router.errors import (
     BadResponse,
     RateLimited,
     StreamError,
-    UpstreamConnectError,
-    UpstreamError,
     UpstreamServerError,
-    UpstreamTimeout,
 )
 from router.types import Api, Backend
 from router.upstream import ProviderSettings, UpstreamRequest
@@ -27,40 +20,6 @@ from tests.mock_transport import Handler, MockResponse, MockTransport, Sent
 
 NOW = 1_800_000_000.0
 BACKEND = Backend("p/m", "p", "m", Api.OPENAI, frozenset(), 8192)
-EXPORTED = [getattr(client_exceptions, name) for name in client_exceptions.__all__]
-
-
-def _instance(cls: type[BaseException]) -> BaseException:
-    # Their constructors want live connection objects; the mapping only looks at the type.
-    return cls.__new__(cls)
-
-
-@pytest.mark.parametrize("cls", EXPORTED, ids=lambda c: c.__name__)
-def test_every_aiohttp_client_exception_has_a_deliberate_entry(cls: type[BaseException]) -> None:
-    entry = next(k for k in cls.__mro__ if k in _MAP)
-    assert entry is not Exception, f"{cls.__name__} falls through to the catch-all"
-    mapped = map_exception(_instance(cls))
-    assert isinstance(mapped, UpstreamError)
-
-
-@pytest.mark.parametrize(("exc", "kind"), [
-    (client_exceptions.SocketTimeoutError(), UpstreamTimeout),
-    (TimeoutError(), UpstreamTimeout),
-    (ConnectionRefusedError(), UpstreamConnectError),
-    (client_exceptions.ServerDisconnectedError(), BadResponse),
-    (client_exceptions.ClientPayloadError("cut"), BadResponse),
-    (ValueError("odd"), BadResponse),
-])
-def test_the_most_specific_entry_wins(exc: BaseException, kind: type[UpstreamError]) -> None:
-    assert type(map_exception(exc)) is kind
-
-
-def test_ours_and_cancellation_pass_through() -> None:
-    ours = RateLimited("slow down")
-    assert map_exception(ours) is ours
-    cancelled = asyncio.CancelledError()
-    assert map_exception(cancelled) is cancelled
-    assert isinstance(map_exception(KeyboardInterrupt()), KeyboardInterrupt)
 
 
 def _provider(handler: Handler) -> tuple[OpenAIProvider, MockTransport]:

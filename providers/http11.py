@@ -1,0 +1,447 @@
+"""The router's own HTTP/1.1 client, behind the transport seam (providers.transport).
+
+Why not aiohttp's client: under callgrind it costs ~370K instructions per proxied request, more
+than all of the router's own work (docs/performance.md, issue 17): a request object with cookie
+jar, tracing hooks and redirect handling, the connector's bookkeeping, a stream reader per
+answer. The router needs much less: keep-alive connections to a few upstreams, a JSON or SSE
+answer, three timeouts, TLS. So this is that and no more: asyncio's Protocol, llhttp (httptools,
+the parser Node.js uses) for the answer, chunked and close-delimited bodies, gzip/deflate when an
+upstream sends them unasked, and every failure raised as router.errors, never as a foreign
+exception.
+
+    connection pool (LIFO per scheme/host/port, idle ones dropped after IDLE_S)
+      -> _Connection: one socket, one answer at a time, parser callbacks
+      -> _Answer: the TransportResponse handle the exchange reads
+
+A connection the upstream closed while it sat idle is retried once on a fresh one when it fails
+before a single byte of the answer: that race (the upstream's keep-alive timeout against our
+next request) is not the upstream's fault and must not count against its health."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import zlib
+from collections.abc import Mapping
+from typing import cast
+from urllib.parse import urlencode, urlsplit
+
+import httptools
+from multidict import CIMultiDict
+
+from providers.transport import Timeouts, TransportResponse
+from router.errors import BadResponse, UpstreamConnectError, UpstreamError, UpstreamTimeout
+
+IDLE_S = 15.0  # aiohttp's keep-alive default: upstreams close idle connections after 15-75 s
+HIGH_WATER = 256 * 1024  # unread body bytes at which the socket stops being read
+_TARGETS_MAX = 1024  # parsed URLs kept; the router calls a few fixed URLs per provider
+
+_Key = tuple[str, str, int]
+_NO_HEADERS: CIMultiDict[str] = CIMultiDict()
+
+
+class _Stale(Exception):
+    """A reused connection ended before any byte of the answer: retry on a fresh one."""
+
+
+class _Target:
+    __slots__ = ("host", "host_header", "key", "path", "port", "tls")
+
+    def __init__(self, url: str) -> None:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise UpstreamConnectError("cannot connect to the upstream: invalid URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UpstreamConnectError("cannot connect to the upstream: not an http(s) URL")
+        self.tls = parts.scheme == "https"
+        self.host = parts.hostname
+        self.port = port or (443 if self.tls else 80)
+        self.key: _Key = (parts.scheme, self.host, self.port)
+        self.host_header = parts.netloc.rpartition("@")[2]
+        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _header_block(headers: Mapping[str, str]) -> str:
+    lines = [f"{name}: {value}\r\n" for name, value in headers.items()]
+    block = "".join(lines)
+    # A line break inside a name or value would end the header early (request splitting); an
+    # API key read from a file with its trailing newline is the usual way one gets there.
+    if block.count("\n") != len(lines) or block.count("\r") != len(lines):
+        bad = next(n for n, v in headers.items() if "\r" in n + v or "\n" in n + v)
+        raise UpstreamConnectError(f"the {bad!r} header holds a line break")
+    return block
+
+
+def _decoder(encoding: str | None) -> zlib._Decompress | None:
+    if not encoding:
+        return None
+    encoding = encoding.strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    return None  # identity, or one we did not ask for and cannot read: passed through as is
+
+
+class _Connection(asyncio.Protocol):
+    """One socket to one upstream, and the answer it is receiving. The parser calls back into
+    the on_* methods; whoever reads the answer waits on `_changed`."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, key: _Key) -> None:
+        self.loop = loop
+        self.key = key
+        self.idle_since = 0.0
+        self.used = False  # has carried an answer before (a candidate for the stale retry)
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._lost = False
+        self._paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._active = False  # an exchange is under way (bytes at any other time are an error)
+        self._begin()
+
+    def _begin(self) -> None:
+        self._raw: list[tuple[str, str]] = []
+        self.status = 0
+        self.headers: CIMultiDict[str] = _NO_HEADERS
+        self._head = False
+        self._complete = False
+        self._reusable = False
+        self._close_delimited = False
+        self._received = False
+        self._pieces: list[bytes] = []
+        self._buffered = 0
+        self._unzip: zlib._Decompress | None = None
+        self._error: UpstreamError | None = None
+
+    # -- the socket ------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        if not self._active:  # an idle connection's "408 timeout" or garbage: not ours to read
+            self.close()
+            return
+        self._received = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError:
+            raise  # our own callback failed: a bug, let asyncio report it
+        except httptools.HttpParserError as exc:
+            self._fail(BadResponse(f"unusable upstream answer: {exc}"))
+            self.close()
+            return
+        if self._buffered > HIGH_WATER and not self._paused and self._transport is not None:
+            self._paused = True
+            self._transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        return False  # close our side too: an HTTP/1.1 answer never continues after EOF
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._transport = None
+        if not self._complete and self._error is None:
+            if self._head and self._close_delimited and exc is None:
+                self._finish()  # the answer's length was "until the connection closes"
+            elif self._head or self._received:
+                self._fail(BadResponse(
+                    "the upstream closed the connection before a complete answer"))
+            else:
+                self._fail(_StaleError())
+        self._wake()
+
+    # -- the parser's callbacks ------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._raw.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:  # 100 Continue and the like: the real answer follows
+            self._raw = []
+            return
+        self.status = status
+        self._reusable = self._parser.should_keep_alive()
+        self.headers = headers = CIMultiDict(self._raw)
+        self._close_delimited = ("Content-Length" not in headers
+                                 and "chunked" not in headers.get("Transfer-Encoding", "").lower())
+        if "Content-Encoding" in headers:
+            self._unzip = _decoder(headers["Content-Encoding"])
+        self._head = True
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        if self._unzip is not None:
+            try:
+                body = self._unzip.decompress(body)
+            except zlib.error:
+                self._fail(BadResponse("the upstream's compressed answer does not decompress"))
+                self.close()
+                return
+        if body:  # an empty piece would read as the end of the body
+            self._pieces.append(body)
+            self._buffered += len(body)
+            self._wake()
+
+    def on_message_complete(self) -> None:
+        if self._head:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._unzip is not None and (tail := self._unzip.flush()):
+            self._pieces.append(tail)
+        self._complete = True
+        self._wake()
+
+    # -- waiting ---------------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail(self, error: UpstreamError) -> None:
+        if self._error is None:
+            self._error = error
+        self._wake()
+
+    def _timed_out(self, waiter: asyncio.Future[None]) -> None:
+        if not waiter.done():
+            self._fail(UpstreamTimeout("the upstream did not answer in time"))
+            self.close()
+
+    async def changed(self, deadline: float | None) -> None:
+        """Until the parser or the socket has news, or `deadline` (loop time) passes."""
+        waiter = self._waiter = self.loop.create_future()
+        timer = None if deadline is None else self.loop.call_at(deadline, self._timed_out, waiter)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    # -- one exchange ----------------------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        self._begin()
+        self._active = True
+        if self._lost or self._transport is None:
+            self._fail(_StaleError())
+            return
+        self._transport.write(data)
+
+    def take(self) -> bytes:
+        """The body bytes received and not yet taken."""
+        data = self._pieces[0] if len(self._pieces) == 1 else b"".join(self._pieces)
+        self._pieces = []
+        self._buffered = 0
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+        return data
+
+    @property
+    def has_body(self) -> bool:
+        return bool(self._pieces)
+
+    @property
+    def head(self) -> bool:
+        return self._head
+
+    @property
+    def complete(self) -> bool:
+        return self._complete
+
+    @property
+    def error(self) -> UpstreamError | None:
+        return self._error
+
+    @property
+    def reusable(self) -> bool:
+        return self._complete and self._reusable and not self._lost and not self._pieces
+
+    def idle(self, now: float) -> None:
+        self._active = False
+        self.idle_since = now
+
+    def close(self) -> None:
+        self._lost = True
+        if self._transport is not None:
+            self._transport.close()
+
+
+class _StaleError(BadResponse):
+    """The connection ended before any byte of the answer (see _Stale)."""
+
+    def __init__(self) -> None:
+        super().__init__("the upstream closed the connection before answering")
+
+
+class _Answer:
+    """The TransportResponse of one exchange: reads go to the connection until released."""
+
+    __slots__ = ("_conn", "_deadline", "_pool", "_read_s", "headers", "status")
+
+    def __init__(self, conn: _Connection, pool: Http11Transport, read_s: float | None,
+                 deadline: float | None) -> None:
+        self._conn: _Connection | None = conn
+        self._pool = pool
+        self._read_s = read_s
+        self._deadline = deadline
+        self.status = conn.status
+        self.headers: Mapping[str, str] = conn.headers
+
+    async def chunk(self) -> bytes:
+        conn = self._conn
+        if conn is None:
+            return b""
+        while not conn.has_body:
+            if conn.error is not None:
+                raise conn.error
+            if conn.complete:
+                return b""
+            gap = None if self._read_s is None else conn.loop.time() + self._read_s
+            await conn.changed(_sooner(gap, self._deadline))
+        return conn.take()
+
+    async def read(self, limit: int, *, truncate: bool = False) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while chunk := await self.chunk():
+            size += len(chunk)
+            if size > limit:
+                if truncate:
+                    parts.append(chunk[: limit - size + len(chunk)])
+                    break
+                raise BadResponse(f"the upstream's answer is larger than {limit} bytes")
+            parts.append(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._pool.put_back(conn)
+
+
+class Http11Transport:
+    """An AsyncTransport: pooled keep-alive HTTP/1.1 connections, created on the running loop."""
+
+    def __init__(self, timeouts: Timeouts | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
+        self._timeouts = timeouts or Timeouts()
+        self._tls = tls
+        self._idle: dict[_Key, list[_Connection]] = {}
+        self._targets: dict[str, _Target] = {}
+
+    def _target(self, url: str) -> _Target:
+        target = self._targets.get(url)
+        if target is None:
+            target = _Target(url)
+            if len(self._targets) >= _TARGETS_MAX:
+                self._targets.clear()
+            self._targets[url] = target
+        return target
+
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> TransportResponse:
+        target = self._target(url)
+        path = target.path
+        if params:
+            path += ("&" if "?" in path else "?") + urlencode(params)
+        head = f"{method} {path} HTTP/1.1\r\nHost: {target.host_header}\r\n{_header_block(headers)}"
+        if body is None and method in ("GET", "HEAD"):
+            data = (head + "\r\n").encode()
+        else:
+            body = body or b""
+            data = (head + f"Content-Length: {len(body)}\r\n\r\n").encode()
+            data += body
+        loop = asyncio.get_running_loop()
+        total = self._timeouts.total_s
+        deadline = None if total is None else loop.time() + total
+        try:
+            conn = await self._exchange(loop, target, data, deadline, fresh=False)
+        except _Stale:
+            conn = await self._exchange(loop, target, data, deadline, fresh=True)
+        return _Answer(conn, self, self._timeouts.read_s, deadline)
+
+    async def _exchange(self, loop: asyncio.AbstractEventLoop, target: _Target, data: bytes,
+                        deadline: float | None, *, fresh: bool) -> _Connection:
+        """Sends the request on a connection and waits for the answer's head."""
+        conn = None if fresh else self._take_idle(target.key, loop.time())
+        if conn is None:
+            conn = await self._connect(loop, target, deadline)
+        reused = conn.used
+        conn.used = True
+        conn.send(data)
+        read_s = self._timeouts.read_s
+        first = None if read_s is None else loop.time() + read_s
+        when = _sooner(first, deadline)
+        try:
+            while not conn.head:
+                if conn.error is not None:
+                    if reused and isinstance(conn.error, _StaleError):
+                        raise _Stale
+                    raise conn.error
+                await conn.changed(when)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _take_idle(self, key: _Key, now: float) -> _Connection | None:
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if conn.reusable and now - conn.idle_since < IDLE_S:
+                return conn
+            conn.close()
+        return None
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, target: _Target,
+                       deadline: float | None) -> _Connection:
+        tls = None
+        if target.tls:
+            if self._tls is None:
+                self._tls = ssl.create_default_context()
+            tls = self._tls
+        connect_s = self._timeouts.connect_s
+        limit = None if deadline is None else deadline - loop.time()
+        if connect_s is not None:
+            limit = connect_s if limit is None else min(limit, connect_s)
+        conn = _Connection(loop, target.key)
+        try:
+            async with asyncio.timeout(limit):
+                transport, _ = await loop.create_connection(
+                    lambda: conn, target.host, target.port, ssl=tls,
+                    server_hostname=target.host if tls else None)
+        except TimeoutError:
+            raise UpstreamTimeout("the upstream did not answer in time") from None
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise UpstreamConnectError(
+                f"cannot connect to the upstream: {exc.__class__.__name__}") from None
+        conn.connection_made(transport)  # uvloop may not have called it yet
+        return conn
+
+    def put_back(self, conn: _Connection) -> None:
+        if not conn.reusable:
+            conn.close()
+            return
+        conn.idle(conn.loop.time())
+        self._idle.setdefault(conn.key, []).append(conn)
+
+    async def aclose(self) -> None:
+        idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
+
+
+def _sooner(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)

@@ -1,0 +1,476 @@
+"""The HTTP/1.1 client against scripted loopback servers that misbehave on purpose (answers cut,
+late, malformed, compressed, close-delimited, on connections closed while idle), plus the parser
+fed arbitrary splits of an answer, without a socket."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import shutil
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from providers import http11
+from providers.http11 import Http11Transport
+from providers.transport import Timeouts
+from router.errors import BadResponse, UpstreamConnectError, UpstreamTimeout
+
+Reader = asyncio.StreamReader
+Writer = asyncio.StreamWriter
+# One connection's script: it reads requests with `seen.next(reader)` and writes what it likes.
+Script = Callable[["Seen", Reader, Writer], Awaitable[None]]
+
+
+@dataclass
+class Seen:
+    requests: list[bytes] = field(default_factory=list)
+    connections: int = 0
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # a request has been read
+
+    async def next(self, reader: Reader) -> bytes:
+        """One whole request (head and Content-Length body), or b"" at EOF."""
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            return b""
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        request = head + await reader.readexactly(length)
+        self.requests.append(request)
+        self.arrived.set()
+        return request
+
+
+def answer(body: bytes = b'{"ok":true}', *extra: str, status: str = "200 OK") -> bytes:
+    head = "".join(f"{line}\r\n" for line in extra)
+    return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n{head}\r\n").encode() + body
+
+
+def chunked(*pieces: bytes) -> bytes:
+    body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces)
+    return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body + b"0\r\n\r\n"
+
+
+async def serve_answers(seen: Seen, reader: Reader, writer: Writer) -> None:
+    while await seen.next(reader):
+        writer.write(answer())
+
+
+@asynccontextmanager
+async def upstream(*scripts: Script, tls: ssl.SSLContext | None = None) -> AsyncIterator[
+        tuple[str, Seen]]:
+    """A server whose n-th connection runs scripts[n] (the last one for any after it)."""
+    seen = Seen()
+
+    async def handle(reader: Reader, writer: Writer) -> None:
+        script = scripts[min(seen.connections, len(scripts) - 1)]
+        seen.connections += 1
+        try:
+            await script(seen, reader, writer)
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            seen.closed.set()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}", seen
+        server.close()
+
+
+async def post(transport: Http11Transport, url: str, limit: int = 1 << 20) -> bytes:
+    resp = await transport.request("POST", url + "/v1/x", {"Content-Type": "application/json"},
+                                   b"{}")
+    try:
+        return await resp.read(limit)
+    finally:
+        resp.release()
+
+
+async def test_a_keep_alive_connection_carries_request_after_request() -> None:
+    transport = Http11Transport()
+    async with upstream(serve_answers) as (url, seen):
+        assert await post(transport, url) == b'{"ok":true}'
+        assert await post(transport, url) == b'{"ok":true}'
+        await transport.aclose()
+        await seen.closed.wait()
+    assert seen.connections == 1
+    head = seen.requests[0].decode()
+    assert head.startswith("POST /v1/x HTTP/1.1\r\n")
+    assert f"Host: {url.removeprefix('http://')}\r\n" in head
+    assert "Content-Length: 2\r\n" in head and head.endswith("\r\n\r\n{}")
+
+
+async def test_a_chunked_answer_arrives_piece_by_piece() -> None:
+    released = asyncio.Event()
+
+    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
+        await seen.next(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+        await released.wait()  # the client has the first piece before the rest exists
+        writer.write(b"6\r\nsecond\r\n0\r\n\r\n")
+
+    transport = Http11Transport()
+    async with upstream(script) as (url, _):
+        resp = await transport.request("GET", url, {})
+        assert await resp.chunk() == b"first"
+        released.set()
+        assert await resp.chunk() == b"second"
+        assert await resp.chunk() == b""
+        resp.release()
+        await transport.aclose()
+
+
+async def test_a_close_delimited_answer_is_read_to_eof_and_its_connection_not_kept() -> None:
+    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
+        await seen.next(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")
+
+    transport = Http11Transport()
+    async with upstream(script) as (url, seen):
+        assert await post(transport, url) == b"until the end"
+        assert await post(transport, url) == b"until the end"
+    assert seen.connections == 2
+    await transport.aclose()
+
+
+async def test_connection_close_is_honoured() -> None:
+    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
+        await seen.next(reader)
+        writer.write(answer(b"x", "Connection: close"))
+        await seen.next(reader)  # held open: only the header tells the client not to reuse it
+
+    transport = Http11Transport()
+    async with upstream(script) as (url, seen):
+        await post(transport, url)
+        await post(transport, url)
+    assert seen.connections == 2
+    await transport.aclose()
+
+
+async def test_a_compressed_answer_is_decompressed() -> None:
+    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
+        await seen.next(reader)
+        writer.write(answer(gzip.compress(b'{"zipped":1}'), "Content-Encoding: gzip"))
+
+    transport = Http11Transport()
+    async with upstream(script) as (url, _):
+        assert await post(transport, url) == b'{"zipped":1}'
+    await transport.aclose()
+
+
+async def test_an_informational_answer_is_skipped() -> None:
+    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
+        await seen.next(reader)
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + answer(b"real"))
+
+    transport = Http11Transport()
+    async with upstream(script) as (url, _):
+        assert await post(transport, url) == b"real"
+    await transport.aclose()
+
+
+async def test_headers_and_status_are_the_answers() -> None:
+    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
+        await seen.next(reader)
+        writer.write(answer(b"{}", "x-ratelimit-remaining-requests: 7", "Set-Cookie: a=1",
+                            "set-cookie: b=2", status="429 Too Many Requests"))
+
+    transport = Http11Transport()
+    async with upstream(script) as (url, _):
+        resp = await transport.request("POST", url, {}, b"")
+        assert resp.status == 429
+        assert resp.headers["X-RateLimit-Remaining-Requests"] == "7"
+        assert [v for k, v in resp.headers.items() if k.lower() == "set-cookie"] == ["a=1", "b=2"]
+        resp.release()
+    await transport.aclose()
+
+
+async def test_params_are_added_to_the_query() -> None:
+    transport = Http11Transport()
+    async with upstream(serve_answers) as (url, seen):
+        resp = await transport.request("GET", url + "/v1/models?a=1", {}, params={"b": "x y"})
+        await resp.read(100)
+        resp.release()
+    assert seen.requests[0].startswith(b"GET /v1/models?a=1&b=x+y HTTP/1.1\r\n")
+    assert b"Content-Length" not in seen.requests[0]
+    await transport.aclose()
+
+
+# -- failures -------------------------------------------------------------------------------------
+
+async def test_a_refused_connection_is_a_connect_error() -> None:
+    async with upstream(serve_answers) as (url, _):
+        pass  # closed: nothing listens on the port any more
+    with pytest.raises(UpstreamConnectError):
+        await post(Http11Transport(), url)
+
+
+@pytest.mark.parametrize("url", ["ftp://host/x", "http:///nohost", "http://host:99999/x"])
+async def test_a_url_it_cannot_call_is_a_connect_error(url: str) -> None:
+    with pytest.raises(UpstreamConnectError):
+        await Http11Transport().request("GET", url, {})
+
+
+async def test_a_line_break_in_a_header_is_refused_before_anything_is_sent() -> None:
+    async with upstream(serve_answers) as (url, seen):
+        with pytest.raises(UpstreamConnectError, match="Authorization"):
+            await Http11Transport().request(
+                "POST", url, {"Authorization": "Bearer sk-1\r\nX-Injected: 1"}, b"")
+    assert seen.connections == 0
+
+
+async def hang(seen: Seen, reader: Reader, writer: Writer) -> None:
+    await seen.next(reader)
+    await reader.read()  # until the client gives up and closes
+
+
+async def test_no_first_byte_in_time_is_a_timeout_and_the_connection_is_closed() -> None:
+    transport = Http11Transport(Timeouts(read_s=0.05))
+    async with upstream(hang) as (url, seen):
+        with pytest.raises(UpstreamTimeout):
+            await post(transport, url)
+        await seen.closed.wait()
+    await transport.aclose()
+
+
+async def test_a_gap_mid_body_is_a_timeout_after_what_came_before() -> None:
+    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
+        await seen.next(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")
+        await reader.read()
+
+    transport = Http11Transport(Timeouts(read_s=0.05))
+    async with upstream(script) as (url, _):
+        resp = await transport.request("GET", url, {})
+        assert await resp.chunk() == b"part"
+        with pytest.raises(UpstreamTimeout):
+            await resp.chunk()
+        resp.release()
+    await transport.aclose()
+
+
+async def test_the_total_timeout_bounds_the_whole_exchange() -> None:
+    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
+        await seen.next(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        await reader.read()
+
+    transport = Http11Transport(Timeouts(total_s=0.05))
+    async with upstream(script) as (url, _):
+        with pytest.raises(UpstreamTimeout):
+            await post(transport, url)
+    await transport.aclose()
+
+
+async def test_an_answer_cut_mid_body_raises_after_the_bytes_that_came() -> None:
+    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
+        await seen.next(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")
+
+    transport = Http11Transport()
+    async with upstream(script) as (url, _):
+        resp = await transport.request("GET", url, {})
+        assert await resp.chunk() == b"part"
+        with pytest.raises(BadResponse, match="before a complete answer"):
+            await resp.chunk()
+        resp.release()
+    await transport.aclose()
+
+
+async def test_a_malformed_answer_is_a_bad_response() -> None:
+    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
+        await seen.next(reader)
+        writer.write(b"SMTP ready\r\n\r\n")
+        await reader.read()
+
+    transport = Http11Transport()
+    async with upstream(script) as (url, _):
+        with pytest.raises(BadResponse, match="unusable"):
+            await post(transport, url)
+    await transport.aclose()
+
+
+async def test_an_answer_over_the_limit_is_refused_or_truncated() -> None:
+    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
+        while await seen.next(reader):
+            writer.write(answer(b"x" * 1000))
+
+    transport = Http11Transport()
+    async with upstream(script) as (url, _):
+        with pytest.raises(BadResponse, match="larger than 10 bytes"):
+            await post(transport, url, limit=10)
+        resp = await transport.request("GET", url, {})
+        assert await resp.read(10, truncate=True) == b"x" * 10
+        resp.release()
+    await transport.aclose()
+
+
+async def test_a_connection_closed_while_idle_is_retried_once_on_a_fresh_one() -> None:
+    async def answer_then_drop(seen: Seen, reader: Reader, writer: Writer) -> None:
+        await seen.next(reader)
+        writer.write(answer(b"first"))
+        await seen.next(reader)  # the upstream's keep-alive ran out as the request arrived
+
+    async def fresh(seen: Seen, reader: Reader, writer: Writer) -> None:
+        await seen.next(reader)
+        writer.write(answer(b"second"))
+
+    transport = Http11Transport()
+    async with upstream(answer_then_drop, fresh) as (url, seen):
+        assert await post(transport, url) == b"first"
+        assert await post(transport, url) == b"second"
+    assert seen.connections == 2 and len(seen.requests) == 3
+    await transport.aclose()
+
+
+async def test_a_fresh_connection_closed_before_answering_is_not_retried() -> None:
+    async def drop(seen: Seen, reader: Reader, writer: Writer) -> None:
+        await seen.next(reader)
+
+    transport = Http11Transport()
+    async with upstream(drop) as (url, seen):
+        with pytest.raises(BadResponse, match="before answering"):
+            await post(transport, url)
+    assert len(seen.requests) == 1
+    await transport.aclose()
+
+
+async def test_bytes_on_an_idle_connection_retire_it() -> None:
+    async def chatty(seen: Seen, reader: Reader, writer: Writer) -> None:
+        await seen.next(reader)
+        writer.write(answer(b"one") + b"HTTP/1.1 408 Request Timeout\r\n\r\n")
+        await reader.read()
+
+    transport = Http11Transport()
+    async with upstream(chatty, serve_answers) as (url, seen):
+        assert await post(transport, url) == b"one"
+        await seen.closed.wait()  # the client hung up on the unasked-for 408
+        assert await post(transport, url) == b'{"ok":true}'
+    assert seen.connections == 2
+    await transport.aclose()
+
+
+async def test_an_expired_idle_connection_is_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http11, "IDLE_S", 0.0)
+    transport = Http11Transport()
+    async with upstream(serve_answers) as (url, seen):
+        await post(transport, url)
+        await post(transport, url)
+    assert seen.connections == 2
+    await transport.aclose()
+
+
+async def test_a_cancelled_exchange_closes_its_connection() -> None:
+    transport = Http11Transport()
+    async with upstream(hang, serve_answers) as (url, seen):
+        task = asyncio.create_task(post(transport, url))
+        await seen.arrived.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await seen.closed.wait()
+        assert await post(transport, url) == b'{"ok":true}'
+    await transport.aclose()
+
+
+# -- TLS ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: no certificate to serve TLS with")
+    folder = tmp_path_factory.mktemp("tls")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem"),
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True)
+    return folder
+
+
+async def test_https_with_a_trusted_certificate(certificate: Path) -> None:
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(certificate / "cert.pem", certificate / "key.pem")
+    trusting = Http11Transport(tls=ssl.create_default_context(cafile=certificate / "cert.pem"))
+    async with upstream(serve_answers, tls=server) as (url, _):
+        assert await post(trusting, url) == b'{"ok":true}'
+        with pytest.raises(UpstreamConnectError):
+            await post(Http11Transport(), url)  # the system's CAs do not know this one
+    await trusting.aclose()
+
+
+# -- the parser, fed without a socket -------------------------------------------------------------
+
+class FakeSocket(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = b""
+        self.paused = 0
+        self.resumed = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += bytes(data)
+
+    def pause_reading(self) -> None:
+        self.paused += 1
+
+    def resume_reading(self) -> None:
+        self.resumed += 1
+
+    def close(self) -> None:
+        pass
+
+
+def connection() -> tuple[http11._Connection, FakeSocket]:
+    conn = http11._Connection(asyncio.get_running_loop(), ("http", "h", 80))
+    sock = FakeSocket()
+    conn.connection_made(sock)
+    conn.send(b"GET / HTTP/1.1\r\n\r\n")
+    return conn, sock
+
+
+def splits(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+
+
+@given(body=st.binary(max_size=300), cuts=st.lists(st.integers(0, 10_000), max_size=8),
+       pieces=st.integers(1, 5), use_chunks=st.booleans())
+async def test_any_split_of_an_answer_reads_the_same(
+    body: bytes, cuts: list[int], pieces: int, use_chunks: bool
+) -> None:
+    step = max(1, len(body) // pieces)
+    parts = [body[i:i + step] for i in range(0, len(body), step)] or [b""]
+    wire = chunked(*(p for p in parts if p)) if use_chunks else answer(body)
+    conn, _ = connection()
+    got = b""
+    for piece in splits(wire, cuts):
+        conn.data_received(piece)
+        if conn.has_body:
+            got += conn.take()
+    assert conn.error is None and conn.head and conn.complete and conn.reusable
+    assert conn.status == 200 and got == body
+
+
+async def test_reading_pauses_while_the_reader_lags_and_resumes_when_it_takes() -> None:
+    conn, sock = connection()
+    conn.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 600000\r\n\r\n")
+    for _ in range(3):
+        conn.data_received(b"x" * 100_000)
+    assert sock.paused == 1 and sock.resumed == 0
+    assert len(conn.take()) == 300_000
+    assert sock.resumed == 1
