@@ -122,7 +122,9 @@ class _Connection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
-        if not self._active:  # an idle connection's "408 timeout" or garbage: not ours to read
+        if not self._active or self._complete:
+            # An idle connection's "408 timeout", or bytes after a whole answer: nothing we asked
+            # for, and whatever follows on this connection could not be trusted.
             self.close()
             return
         self._received = True
@@ -156,10 +158,21 @@ class _Connection(asyncio.Protocol):
 
     # -- the parser's callbacks ------------------------------------------------------------------
 
+    # Once the answer is complete, whatever else the same read held (a second answer nobody asked
+    # for) is ignored, and the connection is not used again.
+
+    def on_message_begin(self) -> None:
+        if self._complete:
+            self._reusable = False
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._complete:
+            return
         self._raw.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
+        if self._complete:
+            return
         status = self._parser.get_status_code()
         if 100 <= status < 200:  # 100 Continue and the like: the real answer follows
             self._raw = []
@@ -175,6 +188,8 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def on_body(self, body: bytes) -> None:
+        if self._complete:
+            return
         if self._unzip is not None:
             try:
                 body = self._unzip.decompress(body)
@@ -188,7 +203,7 @@ class _Connection(asyncio.Protocol):
             self._wake()
 
     def on_message_complete(self) -> None:
-        if self._head:
+        if self._head and not self._complete:
             self._finish()
 
     def _finish(self) -> None:
@@ -356,7 +371,7 @@ class Http11Transport:
         if params:
             path += ("&" if "?" in path else "?") + urlencode(params)
         head = f"{method} {path} HTTP/1.1\r\nHost: {target.host_header}\r\n{_header_block(headers)}"
-        if body is None and method in ("GET", "HEAD"):
+        if body is None and method == "GET":
             data = (head + "\r\n").encode()
         else:
             body = body or b""

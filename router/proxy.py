@@ -101,15 +101,16 @@ class Proxy:
         call.route = plan[0].label
         call.strategy = plan[0].strategy_name
         capable = runtime.pool.require_capable(plan, needs)
-        everyone = [b for group in capable for b in group]
         deadline = self._clock.monotonic() + runtime.config.routing.max_queue_s
         progress = _Progress(token_estimate(needs, runtime.config.routing.min_output_tokens))
         last: UpstreamError | None = None
+        everyone: list[Backend] = []  # only a request the first pass did not serve needs it
         while True:
             answer, failure = await self._try_plan(request, runtime, call, body, needs, plan,
                                                    capable, client_headers, progress, keep)
             if answer is not None:
                 return answer
+            everyone = everyone or [b for group in capable for b in group]
             last = failure or last
             # No backend is left to try right now. When an untried one recovers (cooldown,
             # budget) soon, wait for it rather than fail a request that could be served.

@@ -357,7 +357,9 @@ async def test_bytes_on_an_idle_connection_retire_it() -> None:
 
     transport = Http11Transport()
     async with upstream(chatty, serve_answers) as (url, seen):
-        assert await post(transport, url) == b"one"
+        resp = await transport.request("GET", url, {})
+        assert (resp.status, await resp.read(100)) == (200, b"one")
+        resp.release()
         await seen.closed.wait()  # the client hung up on the unasked-for 408
         assert await post(transport, url) == b'{"ok":true}'
     assert seen.connections == 2
