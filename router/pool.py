@@ -41,6 +41,9 @@ class _Capable:
     min_tpm: int  # smallest tpm among them (UNLIMITED_TPM when none has one): likewise
 
 
+PLANS_KEPT = 4096
+
+
 class Pool:
     def __init__(
         self, config: Config, strategies: Mapping[str, StrategyFactory], rng: random.Random
@@ -71,6 +74,10 @@ class Pool:
             if b.tpm is not None or accounts.get(b.provider) is not None}
         # (target label, needed capabilities) -> capable backends; a handful of distinct keys.
         self._capable: LRUCache[tuple[str, frozenset[Capability]], _Capable] = LRUCache(4096)
+        # model name -> its plan when no `models` list comes with it: nearly every request, and
+        # an API that resolves the route before the proxy does asks twice. A plain dict emptied
+        # when full (alias globs let clients name endless models): cheaper to read than an LRU.
+        self._plans: dict[str, tuple[Target, ...]] = {}
 
     # -- resolution -------------------------------------------------------------------------
 
@@ -92,8 +99,11 @@ class Pool:
             named = self._by_model.get(model, [])
         return self._direct(named[0]) if len(named) == 1 else None
 
-    def plan(self, model: object, fallbacks: object) -> list[Target]:
+    def plan(self, model: object, fallbacks: object) -> tuple[Target, ...]:
         """`model` first, then an OpenRouter-style `models` list, in order, without repeats."""
+        single = model if fallbacks is None and isinstance(model, str) else None
+        if single is not None and (known := self._plans.get(single)) is not None:
+            return known
         if fallbacks is not None and (not isinstance(fallbacks, list) or len(fallbacks) > MAX_FALLBACKS):
             raise RequestError(f"`models` must be an array of at most {MAX_FALLBACKS} model names",
                                param="models")
@@ -113,7 +123,12 @@ class Pool:
                 )
             if all(t.label != target.label for t in plan):
                 plan.append(target)
-        return plan
+        kept = tuple(plan)
+        if single is not None:
+            if len(self._plans) >= PLANS_KEPT:
+                self._plans.clear()
+            self._plans[single] = kept
+        return kept
 
     def model_names(self) -> list[str]:
         return [*self.routes, *self.backends]

@@ -141,7 +141,8 @@ class Proxy:
 
     async def _try_plan(
         self, request: web.Request, runtime: Runtime, call: Call, body: JSON, needs: Needs,
-        plan: list[Target], capable: list[tuple[Backend, ...]], client_headers: Mapping[str, str],
+        plan: Sequence[Target], capable: list[tuple[Backend, ...]],
+        client_headers: Mapping[str, str],
         progress: _Progress, keep: Keep | None,
     ) -> tuple[web.StreamResponse | None, UpstreamError | None]:
         """One pass over the plan: an answer, or the last failure (None: nothing was tried)."""
