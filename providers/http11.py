@@ -34,6 +34,7 @@ from router.errors import BadResponse, UpstreamConnectError, UpstreamError, Upst
 
 IDLE_S = 15.0  # aiohttp's keep-alive default: upstreams close idle connections after 15-75 s
 HIGH_WATER = 256 * 1024  # unread body bytes at which the socket stops being read
+HEAD_MAX = 64 * 1024  # an answer's header lines, in all: past it the answer is refused
 _TARGETS_MAX = 1024  # parsed URLs kept; the router calls a few fixed URLs per provider
 
 _Key = tuple[str, str, int]
@@ -96,6 +97,8 @@ class _Connection(asyncio.Protocol):
         self.used = False  # has carried an answer before (a candidate for the stale retry)
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
+        # Bare LF line endings, as hand-written servers send them: aiohttp's client took them too.
+        self._parser.set_dangerous_leniencies(lenient_optional_cr_before_lf=True)
         self._lost = False
         self._paused = False
         self._waiter: asyncio.Future[None] | None = None
@@ -104,6 +107,7 @@ class _Connection(asyncio.Protocol):
 
     def _begin(self) -> None:
         self._raw: list[tuple[str, str]] = []
+        self._head_bytes = 0
         self.status = 0
         self.headers: CIMultiDict[str] = _NO_HEADERS
         self._head = False
@@ -167,6 +171,11 @@ class _Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._complete:
+            return
+        self._head_bytes += len(name) + len(value)
+        if self._head_bytes > HEAD_MAX:  # llhttp itself sets no bound
+            self._fail(BadResponse(f"the upstream's headers are larger than {HEAD_MAX} bytes"))
+            self.close()
             return
         self._raw.append((name.decode("latin-1"), value.decode("latin-1")))
 

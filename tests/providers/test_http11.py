@@ -183,6 +183,21 @@ async def test_an_informational_answer_is_skipped() -> None:
     await transport.aclose()
 
 
+@pytest.mark.parametrize("wire", [
+    b"HTTP/1.1 200 OK\nContent-Length: 4\n\nbare",
+    b"HTTP/1.0 200\r\nContent-Length: 4\r\n\r\nbare",
+], ids=["lf-line-endings", "http10-no-reason"])
+async def test_answers_from_hand_written_servers_are_read(wire: bytes) -> None:
+    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
+        await seen.next(reader)
+        writer.write(wire)
+
+    transport = Http11Transport()
+    async with upstream(script) as (url, _):
+        assert await post(transport, url) == b"bare"
+    await transport.aclose()
+
+
 async def test_headers_and_status_are_the_answers() -> None:
     async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
         await seen.next(reader)
@@ -300,6 +315,21 @@ async def test_a_malformed_answer_is_a_bad_response() -> None:
     transport = Http11Transport()
     async with upstream(script) as (url, _):
         with pytest.raises(BadResponse, match="unusable"):
+            await post(transport, url)
+    await transport.aclose()
+
+
+async def test_endless_headers_are_refused() -> None:
+    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
+        await seen.next(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n" + b"X-Filler: " + b"y" * 1000 + b"\r\n")
+        for _ in range(100):
+            writer.write(b"X-More: " + b"y" * 1000 + b"\r\n")
+        await reader.read()
+
+    transport = Http11Transport()
+    async with upstream(script) as (url, _):
+        with pytest.raises(BadResponse, match="headers are larger"):
             await post(transport, url)
     await transport.aclose()
 
