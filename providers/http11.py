@@ -34,7 +34,7 @@ from router.errors import BadResponse, UpstreamConnectError, UpstreamError, Upst
 
 IDLE_S = 15.0  # aiohttp's keep-alive default: upstreams close idle connections after 15-75 s
 HIGH_WATER = 256 * 1024  # unread body bytes at which the socket stops being read
-HEAD_MAX = 64 * 1024  # an answer's header lines, in all: past it the answer is refused
+HEAD_MAX = 64 * 1024  # bytes before an answer's head is complete: past it the answer is refused
 _TARGETS_MAX = 1024  # parsed URLs kept; the router calls a few fixed URLs per provider
 
 _Key = tuple[str, str, int]
@@ -132,12 +132,19 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         self._received = True
+        if not self._head:
+            self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError:
             raise  # our own callback failed: a bug, let asyncio report it
         except httptools.HttpParserError as exc:
-            self._fail(BadResponse(f"unusable upstream answer: {exc}"))
+            if not self._complete:  # junk after a whole answer spoils only the connection
+                self._fail(BadResponse(f"unusable upstream answer: {exc}"))
+            self.close()
+            return
+        if not self._head and self._head_bytes > HEAD_MAX:  # llhttp itself sets no bound
+            self._fail(BadResponse(f"the upstream's headers are larger than {HEAD_MAX} bytes"))
             self.close()
             return
         if self._buffered > HIGH_WATER and not self._paused and self._transport is not None:
@@ -171,11 +178,6 @@ class _Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._complete:
-            return
-        self._head_bytes += len(name) + len(value)
-        if self._head_bytes > HEAD_MAX:  # llhttp itself sets no bound
-            self._fail(BadResponse(f"the upstream's headers are larger than {HEAD_MAX} bytes"))
-            self.close()
             return
         self._raw.append((name.decode("latin-1"), value.decode("latin-1")))
 
@@ -235,8 +237,11 @@ class _Connection(asyncio.Protocol):
 
     def _timed_out(self, waiter: asyncio.Future[None]) -> None:
         if not waiter.done():
-            self._fail(UpstreamTimeout("the upstream did not answer in time"))
-            self.close()
+            self.expire()
+
+    def expire(self) -> None:
+        self._fail(UpstreamTimeout("the upstream did not answer in time"))
+        self.close()
 
     async def changed(self, deadline: float | None) -> None:
         """Until the parser or the socket has news, or `deadline` (loop time) passes."""
@@ -324,6 +329,10 @@ class _Answer:
         conn = self._conn
         if conn is None:
             return b""
+        if self._deadline is not None and not conn.complete and conn.loop.time() >= self._deadline:
+            # Past the total timeout, even with bytes waiting (an endless answer read slowly).
+            conn.expire()
+            raise conn.error or UpstreamTimeout("the upstream did not answer in time")
         while not conn.has_body:
             if conn.error is not None:
                 raise conn.error
@@ -457,8 +466,13 @@ class Http11Transport:
         if not conn.reusable:
             conn.close()
             return
-        conn.idle(conn.loop.time())
-        self._idle.setdefault(conn.key, []).append(conn)
+        now = conn.loop.time()
+        conn.idle(now)
+        idle = self._idle.setdefault(conn.key, [])
+        # The oldest sit at the bottom, below those reused first: drop them there once expired.
+        while idle and (now - idle[0].idle_since >= IDLE_S or not idle[0].reusable):
+            idle.pop(0).close()
+        idle.append(conn)
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, {}

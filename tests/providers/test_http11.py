@@ -515,3 +515,44 @@ async def test_bytes_after_a_whole_answer_leave_it_as_it_was_and_retire_the_conn
     conn.data_received(answer(b"not asked for", status="500 Internal Server Error"))
     assert (conn.status, conn.take(), conn.error) == (200, b"mine", None)
     assert conn.complete and not conn.reusable
+
+
+async def test_junk_after_a_whole_answer_spoils_only_the_connection() -> None:
+    conn, _ = connection()
+    conn.data_received(answer(b"mine") + b"garbage that is not HTTP\r\n")
+    assert (conn.status, conn.take(), conn.error) == (200, b"mine", None)
+    assert conn.complete and not conn.reusable
+
+
+async def test_one_endless_header_line_is_refused() -> None:
+    conn, _ = connection()
+    conn.data_received(b"HTTP/1.1 200 OK\r\nX-Long: ")
+    conn.data_received(b"y" * (http11.HEAD_MAX + 1))
+    assert isinstance(conn.error, BadResponse) and "headers are larger" in conn.error.message
+
+
+async def test_past_the_total_timeout_bytes_waiting_do_not_keep_an_answer_going() -> None:
+    conn, _ = connection()
+    conn.data_received(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nmore\r\n")
+    late = http11._Answer(conn, Http11Transport(), None, deadline=conn.loop.time() - 1)
+    with pytest.raises(UpstreamTimeout):
+        await late.chunk()  # "more" is waiting, but the exchange is out of time
+
+
+async def test_expired_idle_connections_at_the_bottom_of_the_pool_are_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    transport = Http11Transport()
+    async with upstream(hang_after_answer, serve_answers) as (url, seen):
+        await asyncio.gather(post(transport, url), post(transport, url))  # two connections
+        monkeypatch.setattr(http11, "IDLE_S", 0.0)
+        transport.put_back(transport._idle[("http", "127.0.0.1", int(url.rsplit(":", 1)[1]))].pop())
+        async with asyncio.timeout(5):
+            await seen.closed.wait()  # the one left below was expired and closed
+    await transport.aclose()
+
+
+async def hang_after_answer(seen: Seen, reader: Reader, writer: Writer) -> None:
+    await seen.next(reader)
+    writer.write(answer())
+    await reader.read()
