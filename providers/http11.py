@@ -41,10 +41,6 @@ _Key = tuple[str, str, int]
 _NO_HEADERS: CIMultiDict[str] = CIMultiDict()
 
 
-class _Stale(Exception):
-    """A reused connection ended before any byte of the answer: retry on a fresh one."""
-
-
 class _Target:
     __slots__ = ("host", "host_header", "key", "path", "port", "tls")
 
@@ -88,13 +84,12 @@ def _decoder(encoding: str | None) -> zlib._Decompress | None:
 
 class _Connection(asyncio.Protocol):
     """One socket to one upstream, and the answer it is receiving. The parser calls back into
-    the on_* methods; whoever reads the answer waits on `_changed`."""
+    the on_* methods; whoever reads the answer waits in `changed()`."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, key: _Key) -> None:
         self.loop = loop
         self.key = key
         self.idle_since = 0.0
-        self.used = False  # has carried an answer before (a candidate for the stale retry)
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         # Bare LF line endings, as hand-written servers send them: aiohttp's client took them too.
@@ -160,7 +155,7 @@ class _Connection(asyncio.Protocol):
         if not self._complete and self._error is None:
             if self._head and self._close_delimited and exc is None:
                 self._finish()  # the answer's length was "until the connection closes"
-            elif self._head or self._received:
+            elif self._received:
                 self._fail(BadResponse(
                     "the upstream closed the connection before a complete answer"))
             else:
@@ -305,7 +300,8 @@ class _Connection(asyncio.Protocol):
 
 
 class _StaleError(BadResponse):
-    """The connection ended before any byte of the answer (see _Stale)."""
+    """The connection ended before any byte of the answer: on a pooled one, the keep-alive race
+    (Http11Transport._exchange retries it on a fresh one)."""
 
     def __init__(self) -> None:
         super().__init__("the upstream closed the connection before answering")
@@ -398,35 +394,38 @@ class Http11Transport:
         loop = asyncio.get_running_loop()
         total = self._timeouts.total_s
         deadline = None if total is None else loop.time() + total
-        try:
-            conn = await self._exchange(loop, target, data, deadline, fresh=False)
-        except _Stale:
-            conn = await self._exchange(loop, target, data, deadline, fresh=True)
+        conn = await self._exchange(loop, target, data, deadline)
         return _Answer(conn, self, self._timeouts.read_s, deadline)
 
     async def _exchange(self, loop: asyncio.AbstractEventLoop, target: _Target, data: bytes,
-                        deadline: float | None, *, fresh: bool) -> _Connection:
-        """Sends the request on a connection and waits for the answer's head."""
-        conn = None if fresh else self._take_idle(target.key, loop.time())
-        if conn is None:
-            conn = await self._connect(loop, target, deadline)
-        reused = conn.used
-        conn.used = True
+                        deadline: float | None) -> _Connection:
+        """The connection that carried the request and has the answer's head: a pooled one, or
+        a fresh one when there is none or the pooled one was closed under us."""
+        conn = self._take_idle(target.key, loop.time())
+        if conn is not None:
+            try:
+                await self._head(loop, conn, data, deadline)
+                return conn
+            except _StaleError:
+                pass
+        conn = await self._connect(loop, target, deadline)
+        await self._head(loop, conn, data, deadline)
+        return conn
+
+    async def _head(self, loop: asyncio.AbstractEventLoop, conn: _Connection, data: bytes,
+                    deadline: float | None) -> None:
+        """Sends the request and waits for the answer's head (the connection closed on failure)."""
         conn.send(data)
         read_s = self._timeouts.read_s
-        first = None if read_s is None else loop.time() + read_s
-        when = _sooner(first, deadline)
+        when = _sooner(None if read_s is None else loop.time() + read_s, deadline)
         try:
             while not conn.head:
                 if conn.error is not None:
-                    if reused and isinstance(conn.error, _StaleError):
-                        raise _Stale
                     raise conn.error
                 await conn.changed(when)
         except BaseException:
             conn.close()
             raise
-        return conn
 
     def _take_idle(self, key: _Key, now: float) -> _Connection | None:
         idle = self._idle.get(key)

@@ -9,6 +9,7 @@ import gzip
 import shutil
 import ssl
 import subprocess
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -64,6 +65,17 @@ def chunked(*pieces: bytes) -> bytes:
 async def serve_answers(seen: Seen, reader: Reader, writer: Writer) -> None:
     while await seen.next(reader):
         writer.write(answer())
+
+
+def replies(wire: bytes, *, hold: bool = False) -> Script:
+    """A connection that reads one request and writes `wire`, then closes, or with `hold` waits
+    for the client to close it."""
+    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
+        await seen.next(reader)
+        writer.write(wire)
+        if hold:
+            await reader.read()
+    return script
 
 
 @asynccontextmanager
@@ -135,9 +147,7 @@ async def test_a_chunked_answer_arrives_piece_by_piece() -> None:
 
 
 async def test_a_close_delimited_answer_is_read_to_eof_and_its_connection_not_kept() -> None:
-    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
-        await seen.next(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")
+    script = replies(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")
 
     transport = Http11Transport()
     async with upstream(script) as (url, seen):
@@ -161,47 +171,22 @@ async def test_connection_close_is_honoured() -> None:
     await transport.aclose()
 
 
-async def test_a_compressed_answer_is_decompressed() -> None:
-    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
-        await seen.next(reader)
-        writer.write(answer(gzip.compress(b'{"zipped":1}'), "Content-Encoding: gzip"))
-
+@pytest.mark.parametrize(("wire", "body"), [
+    (answer(gzip.compress(b"zipped"), "Content-Encoding: gzip"), b"zipped"),
+    (answer(zlib.compress(b"deflated"), "Content-Encoding: deflate"), b"deflated"),
+    (b"HTTP/1.1 100 Continue\r\n\r\n" + answer(b"real"), b"real"),
+    (b"HTTP/1.1 200 OK\nContent-Length: 4\n\nbare", b"bare"),
+    (b"HTTP/1.0 200\r\nContent-Length: 4\r\n\r\nbare", b"bare"),
+], ids=["gzip", "deflate", "informational-first", "lf-line-endings", "http10-no-reason"])
+async def test_answers_however_framed_are_read(wire: bytes, body: bytes) -> None:
     transport = Http11Transport()
-    async with upstream(script) as (url, _):
-        assert await post(transport, url) == b'{"zipped":1}'
-    await transport.aclose()
-
-
-async def test_an_informational_answer_is_skipped() -> None:
-    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
-        await seen.next(reader)
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + answer(b"real"))
-
-    transport = Http11Transport()
-    async with upstream(script) as (url, _):
-        assert await post(transport, url) == b"real"
-    await transport.aclose()
-
-
-@pytest.mark.parametrize("wire", [
-    b"HTTP/1.1 200 OK\nContent-Length: 4\n\nbare",
-    b"HTTP/1.0 200\r\nContent-Length: 4\r\n\r\nbare",
-], ids=["lf-line-endings", "http10-no-reason"])
-async def test_answers_from_hand_written_servers_are_read(wire: bytes) -> None:
-    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
-        await seen.next(reader)
-        writer.write(wire)
-
-    transport = Http11Transport()
-    async with upstream(script) as (url, _):
-        assert await post(transport, url) == b"bare"
+    async with upstream(replies(wire)) as (url, _):
+        assert await post(transport, url) == body
     await transport.aclose()
 
 
 async def test_headers_and_status_are_the_answers() -> None:
-    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
-        await seen.next(reader)
-        writer.write(answer(b"{}", "x-ratelimit-remaining-requests: 7", "Set-Cookie: a=1",
+    script = replies(answer(b"{}", "x-ratelimit-remaining-requests: 7", "Set-Cookie: a=1",
                             "set-cookie: b=2", status="429 Too Many Requests"))
 
     transport = Http11Transport()
@@ -248,9 +233,7 @@ async def test_a_line_break_in_a_header_is_refused_before_anything_is_sent() -> 
     assert seen.connections == 0
 
 
-async def hang(seen: Seen, reader: Reader, writer: Writer) -> None:
-    await seen.next(reader)
-    await reader.read()  # until the client gives up and closes
+hang = replies(b"", hold=True)  # reads the request and answers nothing, until the client gives up
 
 
 async def test_no_first_byte_in_time_is_a_timeout_and_the_connection_is_closed() -> None:
@@ -263,10 +246,7 @@ async def test_no_first_byte_in_time_is_a_timeout_and_the_connection_is_closed()
 
 
 async def test_a_gap_mid_body_is_a_timeout_after_what_came_before() -> None:
-    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
-        await seen.next(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")
-        await reader.read()
+    script = replies(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart", hold=True)
 
     transport = Http11Transport(Timeouts(read_s=0.05))
     async with upstream(script) as (url, _):
@@ -279,10 +259,7 @@ async def test_a_gap_mid_body_is_a_timeout_after_what_came_before() -> None:
 
 
 async def test_the_total_timeout_bounds_the_whole_exchange() -> None:
-    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
-        await seen.next(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
-        await reader.read()
+    script = replies(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", hold=True)
 
     transport = Http11Transport(Timeouts(total_s=0.05))
     async with upstream(script) as (url, _):
@@ -292,9 +269,7 @@ async def test_the_total_timeout_bounds_the_whole_exchange() -> None:
 
 
 async def test_an_answer_cut_mid_body_raises_after_the_bytes_that_came() -> None:
-    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
-        await seen.next(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")
+    script = replies(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")
 
     transport = Http11Transport()
     async with upstream(script) as (url, _):
@@ -306,15 +281,14 @@ async def test_an_answer_cut_mid_body_raises_after_the_bytes_that_came() -> None
     await transport.aclose()
 
 
-async def test_a_malformed_answer_is_a_bad_response() -> None:
-    async def script(seen: Seen, reader: Reader, writer: Writer) -> None:
-        await seen.next(reader)
-        writer.write(b"SMTP ready\r\n\r\n")
-        await reader.read()
-
+@pytest.mark.parametrize(("wire", "match"), [
+    (b"SMTP ready\r\n\r\n", "unusable"),
+    (answer(b"not gzip at all", "Content-Encoding: gzip"), "does not decompress"),
+], ids=["not-http", "bad-gzip"])
+async def test_a_malformed_answer_is_a_bad_response(wire: bytes, match: str) -> None:
     transport = Http11Transport()
-    async with upstream(script) as (url, _):
-        with pytest.raises(BadResponse, match="unusable"):
+    async with upstream(replies(wire, hold=True)) as (url, _):
+        with pytest.raises(BadResponse, match=match):
             await post(transport, url)
     await transport.aclose()
 
@@ -355,12 +329,8 @@ async def test_a_connection_closed_while_idle_is_retried_once_on_a_fresh_one() -
         writer.write(answer(b"first"))
         await seen.next(reader)  # the upstream's keep-alive ran out as the request arrived
 
-    async def fresh(seen: Seen, reader: Reader, writer: Writer) -> None:
-        await seen.next(reader)
-        writer.write(answer(b"second"))
-
     transport = Http11Transport()
-    async with upstream(answer_then_drop, fresh) as (url, seen):
+    async with upstream(answer_then_drop, replies(answer(b"second"))) as (url, seen):
         assert await post(transport, url) == b"first"
         assert await post(transport, url) == b"second"
     assert seen.connections == 2 and len(seen.requests) == 3
@@ -380,11 +350,7 @@ async def test_a_fresh_connection_closed_before_answering_is_not_retried() -> No
 
 
 async def test_bytes_on_an_idle_connection_retire_it() -> None:
-    async def chatty(seen: Seen, reader: Reader, writer: Writer) -> None:
-        await seen.next(reader)
-        writer.write(answer(b"one") + b"HTTP/1.1 408 Request Timeout\r\n\r\n")
-        await reader.read()
-
+    chatty = replies(answer(b"one") + b"HTTP/1.1 408 Request Timeout\r\n\r\n", hold=True)
     transport = Http11Transport()
     async with upstream(chatty, serve_answers) as (url, seen):
         resp = await transport.request("GET", url, {})
@@ -543,7 +509,7 @@ async def test_expired_idle_connections_at_the_bottom_of_the_pool_are_closed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     transport = Http11Transport()
-    async with upstream(hang_after_answer, serve_answers) as (url, seen):
+    async with upstream(replies(answer(), hold=True), serve_answers) as (url, seen):
         await asyncio.gather(post(transport, url), post(transport, url))  # two connections
         monkeypatch.setattr(http11, "IDLE_S", 0.0)
         transport.put_back(transport._idle[("http", "127.0.0.1", int(url.rsplit(":", 1)[1]))].pop())
@@ -551,8 +517,3 @@ async def test_expired_idle_connections_at_the_bottom_of_the_pool_are_closed(
             await seen.closed.wait()  # the one left below was expired and closed
     await transport.aclose()
 
-
-async def hang_after_answer(seen: Seen, reader: Reader, writer: Writer) -> None:
-    await seen.next(reader)
-    writer.write(answer())
-    await reader.read()
