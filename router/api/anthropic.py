@@ -12,7 +12,14 @@ from typing import Any
 
 from aiohttp import web
 
-from router.api.body import check_number, check_object, read_json, require_messages
+from router.api.body import (
+    check_number,
+    check_object,
+    check_text_or_typed,
+    check_typed,
+    read_json,
+    require_messages,
+)
 from router.api.middleware import CALL
 from router.appkeys import PROXY, RUNTIME
 from router.errors import RequestError
@@ -63,21 +70,11 @@ def _check_content(content: Any, where: str) -> None:
         raise RequestError(f"`{where}` is required", param=where)
     if isinstance(content, list):
         for j, block in enumerate(content):
-            _check_block(block, f"{where}[{j}]")
-
-
-def _check_block(block: Any, where: str) -> None:
-    if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-        raise RequestError(f"`{where}` must be an object with a string `type`", param=where)
+            check_typed(block, f"{where}[{j}]")
 
 
 def _check_system(system: Any, where: str) -> None:
-    if isinstance(system, str):
-        return
-    if not isinstance(system, list):
-        raise RequestError(f"`{where}` must be a string or an array of text blocks", param=where)
-    for j, block in enumerate(system):
-        _check_block(block, f"{where}[{j}]")
+    check_text_or_typed(system, where, "text blocks")
 
 
 def _check_list_of_objects(value: Any, where: str) -> None:

@@ -91,3 +91,19 @@ def check_string(value: Any, where: str) -> None:
 def check_number(value: Any, where: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RequestError(f"`{where}` must be a number", param=where)
+
+
+def check_typed(value: Any, where: str) -> None:
+    """A content block or part: an object with a string `type`."""
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+        raise RequestError(f"`{where}` must be an object with a string `type`", param=where)
+
+
+def check_text_or_typed(value: Any, where: str, parts: str) -> None:
+    """A string, or an array of typed objects (`parts` names them in the error)."""
+    if isinstance(value, str):
+        return
+    if not isinstance(value, list):
+        raise RequestError(f"`{where}` must be a string or an array of {parts}", param=where)
+    for j, part in enumerate(value):
+        check_typed(part, f"{where}[{j}]")

@@ -12,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from router.api.body import MAX_MESSAGES, MAX_TOOLS, check_bool, check_object, check_string
+from router.api.body import (
+    MAX_MESSAGES,
+    MAX_TOOLS,
+    check_bool,
+    check_object,
+    check_string,
+    check_text_or_typed,
+)
 from router.errors import RequestError
 from router.types import JSON
 
@@ -87,7 +94,7 @@ def _check_item(item: Any, where: str) -> None:
         if not isinstance(role, str) or role not in ROLES:
             raise RequestError(f"`{where}.role` must be one of {', '.join(sorted(ROLES))}, got {role!r}",
                                param=f"{where}.role")
-        _check_content(item.get("content"), f"{where}.content")
+        check_text_or_typed(item.get("content"), f"{where}.content", "content parts")
     elif kind == "item_reference" and not isinstance(item.get("id"), str):
         raise RequestError(f"`{where}.id` is required (the id of the item referenced)",
                            param=f"{where}.id")
@@ -96,15 +103,6 @@ def _check_item(item: Any, where: str) -> None:
                            param=f"{where}.call_id")
 
 
-def _check_content(content: Any, where: str) -> None:
-    if isinstance(content, str):
-        return
-    if not isinstance(content, list):
-        raise RequestError(f"`{where}` must be a string or an array of content parts", param=where)
-    for j, part in enumerate(content):
-        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-            raise RequestError(f"`{where}[{j}]` must be an object with a string `type`",
-                               param=f"{where}[{j}]")
 
 
 # -- tools -----------------------------------------------------------------------------------
