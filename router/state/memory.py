@@ -223,7 +223,10 @@ class MemoryStore:
             self._drop(oldest)
         if len(blob) > self._max_response_bytes:
             return  # bigger than the whole budget: not kept, as if already dropped
-        self._responses[key] = (blob, now + ttl_s)
+        # Kept as an exact-size copy: orjson's output sits in a buffer several times its
+        # length (a 1 KB answer held ~8 KB of heap), so keeping its bytes as they come would
+        # let the byte bound account for an eighth of the memory really held.
+        self._responses[key] = (memoryview(blob).tobytes(), now + ttl_s)
         self._response_bytes += len(blob)
         while (len(self._responses) > self._max_responses
                or self._response_bytes > self._max_response_bytes):
