@@ -396,24 +396,25 @@ def verdicts(summaries: Summaries) -> list[Verdict]:
             1.0,
         ),
     ]
-    for key, label in (("fr-a2o-c64", "Anthropic->OpenAI"), ("fr-o2a-c64", "OpenAI->Anthropic")):
-        target = f"{label} req/s (c=64) >= 60% of floor"
-        result.append(_throughput(summaries, target, *_pair(summaries, key, "floor-c64"), 0.60))
+    # Issue 17: every client-upstream pair at 75% of the floor (issue 7 asked 60% of the
+    # translated pairs).
+    for key, label in (("fr-a2o-c64", "Anthropic->OpenAI"), ("fr-o2a-c64", "OpenAI->Anthropic"),
+                       ("fr-resp-c64", "Responses->OpenAI")):
+        target = f"{label} req/s (c=64) >= 75% of floor"
+        result.append(_throughput(summaries, target, *_pair(summaries, key, "floor-c64"), 0.75))
     for subject, reference, label in (("fr-resp-c64", "fr-c64", "non-streaming, c=64"),
                                       ("fr-resp-stream-c1", "fr-stream-c1", "stream, c=1")):
         result.append(_cpu_ratio(summaries, f"Responses CPU/req <= 110% of Chat Completions ({label})",
                                  *_pair(summaries, subject, reference), 1.10))
     target = "1000 backends >= 90% of the req/s of 10"
     result.append(_throughput(summaries, target, "fr-route1000", "fr-route10", 0.90))
-    warm = max(
-        (
-            v
-            for k in ("fr-c1", "fr-c16", "fr-c64", "fr-stream-c1", "fr-stream-c16")
-            if (v := _rss(summaries, k, lambda s: s.rss_warm_mb)) is not None
-        ),
-        default=None,
-    )
-    result.append(_at_most("RSS after warm-up <= 80 MB (max over 1-backend runs)", warm, 80.0, " MB"))
+    # The Responses rows count at the window's end: what they stored meanwhile is held memory.
+    held = [_rss(summaries, k, lambda s: s.rss_warm_mb)
+            for k in ("fr-c1", "fr-c16", "fr-c64", "fr-stream-c1", "fr-stream-c16")]
+    held += [_rss(summaries, k, lambda s: s.rss_end_mb) for k in ("fr-resp-c64", "fr-resp-c1")]
+    warm = max((v for v in held if v is not None), default=None)
+    result.append(_at_most("RSS after warm-up <= 80 MB (max over 1-backend runs; Responses at "
+                           "the end)", warm, 80.0, " MB"))
     grown = _diff(
         _rss(summaries, "fr-hold", lambda s: s.rss_end_mb),
         _rss(summaries, "fr-hold", lambda s: s.rss_warm_mb),
