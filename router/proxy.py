@@ -42,9 +42,9 @@ MAX_PREAMBLE_EVENTS = 256  # events without content before a stream counts as un
 # Fields of the client's body that are the router's business, never the upstream's.
 ROUTER_FIELDS = ("models",)
 PASSED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
-# Called with the client's whole answer before its last byte is sent (so that a follow-up
-# naming it finds it): how an API that keeps answers (Responses `store`) keeps them.
-Keep = Callable[[JSON], Awaitable[None]]
+# Called with the client's whole answer, and its JSON, before its last byte is sent (so that a
+# follow-up naming it finds it): how an API that keeps answers (Responses `store`) keeps them.
+Keep = Callable[[JSON, bytes], Awaitable[None]]
 
 
 @record
@@ -260,12 +260,13 @@ class Proxy:
         assert reply.json is not None
         self._succeeded(a, latency, reply.json, reply)
         body = a.translation.response(reply.json, ctx)
+        encoded = orjson.dumps(body)
         if a.keep is not None:
-            await a.keep(body)
+            await a.keep(body, encoded)
         a.call.ttft_s = self._clock.monotonic() - a.call.started
         self._metrics.first_token(a.backend.id, a.call.ttft_s)
         return web.Response(
-            body=orjson.dumps(body), status=200, content_type="application/json",
+            body=encoded, status=200, content_type="application/json",
             headers=_answer_headers(a.call, reply.headers),
         )
 
@@ -360,7 +361,7 @@ class Proxy:
             return kept
         answer = translator.answer
         if answer is not None:
-            await a.keep(answer)
+            await a.keep(answer, orjson.dumps(answer))
         return True
 
     def _feed(self, a: _Attempt, translator: StreamTranslator, events: list[JSON],

@@ -41,8 +41,10 @@ class ResponsesStore:
         self._blobs = blobs
         self._ttl_s = ttl_s
 
-    async def keep(self, response: JSON, input_items: list[JSON]) -> None:
-        blob = orjson.dumps({"response": response, "input": input_items})
+    async def keep(self, response: JSON, input_items: list[JSON], encoded: bytes | None = None) -> None:
+        """Keep `response` (`encoded`: its JSON, when the caller has serialised it already)."""
+        blob = b'{"response":%b,"input":%b}' % (encoded or orjson.dumps(response),
+                                                orjson.dumps(input_items))
         try:
             await self._blobs.put_response(str(response.get("id")), blob, self._ttl_s)
         except Exception as exc:  # a store going away degrades service, never a request

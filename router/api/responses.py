@@ -9,8 +9,6 @@ with that input, before its last byte reaches the client."""
 
 from __future__ import annotations
 
-from functools import partial
-
 import orjson
 from aiohttp import web
 
@@ -19,7 +17,6 @@ from router.api.middleware import CALL
 from router.api.responses_body import validate_responses_body
 from router.appkeys import PROXY, RESPONSES_STORE, RUNTIME
 from router.errors import NotFound, RequestError
-from router.proxy import Keep
 from router.responses_store import ResponsesStore, StoredResponse
 from router.translate.responses_output import response_of_item
 from router.types import JSON
@@ -37,8 +34,12 @@ async def create(request: web.Request) -> web.StreamResponse:
     store = app[RESPONSES_STORE]
     items = await _conversation(body, store)
     body["input"] = items
-    keep: Keep | None = partial(store.keep, input_items=items) if body.get("store") is not False else None
-    return await app[PROXY].serve(request, runtime, call, body, {}, keep)
+
+    async def keep(answer: JSON, encoded: bytes) -> None:
+        await store.keep(answer, items, encoded)
+
+    return await app[PROXY].serve(request, runtime, call, body, {},
+                                  keep if body.get("store") is not False else None)
 
 
 async def retrieve(request: web.Request) -> web.Response:

@@ -34,7 +34,7 @@ class _Output:
 
     def __init__(self, ctx: ResponseContext) -> None:
         self.ctx = ctx
-        self.table = ToolTable(ctx.request.get("tools"))
+        self._table: ToolTable | None = None  # built for the first tool call: most answers have none
         self.items: list[JSON] = []
         self._text: list[str] = []
 
@@ -51,7 +51,9 @@ class _Output:
     def call(self, call_id: Any, upstream_name: Any, arguments: str) -> None:
         self.flush()
         name = str(upstream_name or "")
-        ref = self.table.ref(self.ctx.tool_names.get(name, name))
+        if self._table is None:
+            self._table = ToolTable(self.ctx.request.get("tools"))
+        ref = self._table.ref(self.ctx.tool_names.get(name, name))
         index = len(self.items)
         ident = call_id if isinstance(call_id, str) and call_id else minted_call_id(self.ctx, index)
         self.items.append(call_item(item_id(self.ctx, call_kind(ref), index), ident, ref,

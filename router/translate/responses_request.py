@@ -114,7 +114,14 @@ class _Conversation:
 
 def _message(item: JSON, conv: _Conversation) -> None:
     role = item.get("role")
-    parts = parts_of(item.get("content"))
+    content = item.get("content")
+    if isinstance(content, str):  # the common case, and the whole of it: no part list to build
+        if content and role in _SYSTEM_ROLES:
+            conv.system.append(content)
+        elif content and role in ("user", "assistant"):
+            conv.add({"role": role, "content": content})
+        return
+    parts = parts_of(content)
     if role in _SYSTEM_ROLES:
         text = _joined(parts)
         if text:

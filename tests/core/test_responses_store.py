@@ -4,6 +4,7 @@ fails no request. (The memory store's bounds are tested with the state store.)""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from router.responses_store import ResponsesStore
@@ -20,6 +21,15 @@ async def test_a_response_is_kept_with_its_input_for_the_ttl() -> None:
     assert found.input == [{"role": "user", "content": "hi"}]
     clock.advance(61)
     assert await store.load("resp_1") is None
+
+
+async def test_an_answer_already_serialised_is_kept_as_serialised() -> None:
+    store = ResponsesStore(MemoryStore(FakeClock()), ttl_s=60)
+    answer = {"id": "resp_1", "output": []}
+    # The bytes are what is kept (the proxy has them already): here they say a little more.
+    await store.keep(answer, [], orjson.dumps({**answer, "status": "completed"}))
+    found = await store.load("resp_1")
+    assert found is not None and found.response == {**answer, "status": "completed"}
 
 
 async def test_delete() -> None:
