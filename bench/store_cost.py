@@ -63,7 +63,7 @@ async def run(calls: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as folder, redis_server.running(binary, Path(folder)) as server:
         redis = RedisStore(server.url, "bench-cost:", 1.0, clock, "bench")
         await measure(calls, rounds, (
-            ("redis-py PING (the floor)", redis.ping),
+            ("PING (the floor)", redis.ping),
             ("RedisStore.reserve, 4 windows", lambda: redis.reserve(WINDOWS)),
             ("MemoryStore.reserve, 4 windows", lambda: memory.reserve(WINDOWS)),
         ))

@@ -1,7 +1,7 @@
-"""The shared state store on Redis 6.2+ or Valkey (redis-py's asyncio client): the only module
-that knows Redis exists. Each check-and-reserve is one EVALSHA of a Lua script it owns, so it is
-atomic across replicas and costs one round trip. Every key starts with the configured prefix and
-expires by itself.
+"""The shared state store on Redis 6.2+ or Valkey (through router.state.resp): the only module
+that knows what the store keeps in Redis. Each check-and-reserve is one EVALSHA of a Lua script
+it owns, so it is atomic across replicas and costs one round trip. Every key starts with the
+configured prefix and expires by itself.
 
 Keys (P = key_prefix):
   P window:<window key>        sorted set of "token|cost", scored by the instant in ms
@@ -28,15 +28,10 @@ import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from typing import Any, TypeVar, cast
 
 from router.clock import Clock
+from router.state.resp import Reply, RespClient, RespError
 from router.state.store import (
     Cooldown,
     Full,
@@ -288,6 +283,14 @@ def _ms(seconds: float) -> int:
     return math.ceil(seconds * 1000.0)
 
 
+def _fields(reply: Reply) -> list[tuple[bytes, bytes]]:
+    """HGETALL's flat list of fields and values, as pairs."""
+    if not isinstance(reply, list) or not all(isinstance(x, bytes) for x in reply):
+        raise ValueError("not a hash")
+    flat = cast(list[bytes], reply)
+    return list(zip(flat[::2], flat[1::2], strict=True))
+
+
 def _ints(packed: bytes) -> tuple[int, ...]:
     return tuple(int(x) for x in packed.split(b",")) if packed else ()
 
@@ -307,15 +310,11 @@ class RedisStore:
         # frozen Redis runs what was queued once it resumes). Bounded: outages are short.
         self._in_doubt: deque[Reservation] = deque(maxlen=10_000)
         self._tokens = (f"{replica}:r{n}" for n in itertools.count())
-        # One retry, at once, and only on a broken connection (a pooled one the store closed
-        # when it restarted); a timeout or a refusal falls back to local state at once, and the
-        # next call (or the recovery probe) tries again. Every call is bounded as a whole by
-        # _call's timeout: a socket timeout as well would cost a task per command sent.
-        self._client = aioredis.Redis.from_url(
-            url, socket_timeout=None, socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-            health_check_interval=0,
-        )
+        # Every call is bounded as a whole by _call's timeout (connecting included); the client
+        # sends a call once more, at once, only when it finds a reused connection closed (a
+        # store that restarted); a timeout or a refusal falls back to local state at once, and
+        # the next call (or the recovery probe) tries again.
+        self._client = RespClient(url, connect_timeout_s=timeout_s)
         # Per window tuple (Budgets hands the same ones over again): its keys and packed spec.
         self._packed: dict[tuple[Window, ...], tuple[list[str], str]] = {}
         self._up = True
@@ -335,7 +334,7 @@ class RedisStore:
         try:
             async with asyncio.timeout(self._timeout_s):
                 result = await make()
-        except (RedisError, OSError, TimeoutError, *UNREADABLE) as exc:
+        except (RespError, OSError, TimeoutError, *UNREADABLE) as exc:
             self._up = False
             raise StoreError(op, type(exc).__name__) from None
         self._up = True
@@ -344,11 +343,14 @@ class RedisStore:
     async def _eval(self, script: Script, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
         """EVALSHA, loading the script first when the store does not know it (yet, or any
         more: a restart, a SCRIPT FLUSH)."""
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
-            return await self._client.evalsha(script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            await self._client.script_load(script.text)
-            return await self._client.evalsha(script.sha, len(keys), *keys, *args)
+            return await self._client.execute(*command)
+        except RespError as exc:
+            if exc.kind != "NOSCRIPT":
+                raise
+            await self._client.execute("SCRIPT", "LOAD", script.text)
+            return await self._client.execute(*command)
 
     def _pack(self, windows: Sequence[Window]) -> tuple[list[str], str]:
         """The keys of `windows` and their limits and spans as the scripts take them."""
@@ -367,7 +369,7 @@ class RedisStore:
 
     async def ping(self) -> None:
         """One round trip that does nothing: the floor of every other call."""
-        await self._call("heartbeat", self._client.ping)
+        await self._call("heartbeat", lambda: self._client.execute("PING"))
 
     # -- windows ----------------------------------------------------------------------------
 
@@ -410,13 +412,12 @@ class RedisStore:
         now = self._now_ms()
 
         async def run() -> None:
-            await self._client.script_load(RESERVE.text)  # a restarted store knows no script
-            pipe = self._client.pipeline(transaction=False)
-            for reservation, ago in grants:
+            commands: list[tuple[ScriptArg, ...]] = [("SCRIPT", "LOAD", RESERVE.text)]
+            for reservation, ago in grants:  # a restarted store knows no script: loaded first
                 keys, spec = self._pack(reservation.windows)
-                pipe.evalsha(RESERVE.sha, len(keys), *keys, now - _ms(ago), reservation.cost,
-                             reservation.token, 1, spec)
-            await pipe.execute()
+                commands.append(("EVALSHA", RESERVE.sha, len(keys), *keys, now - _ms(ago),
+                                 reservation.cost, reservation.token, 1, spec))
+            await self._client.execute_many(commands)
 
         await self._call("replay", run)
 
@@ -456,10 +457,10 @@ class RedisStore:
 
     async def cooldowns(self) -> tuple[Cooldown, ...]:
         async def run() -> tuple[Cooldown, ...]:
-            raw: dict[Any, Any] = await self._client.hgetall(self.key("cooldowns"))
+            raw = _fields(await self._client.execute("HGETALL", self.key("cooldowns")))
             now = self._now_ms()
             found = []
-            for field, value in raw.items():
+            for field, value in raw:
                 until, _, reason = value.decode().partition("|")
                 if until.isdigit() and int(until) > now:
                     found.append(Cooldown(field.decode(), int(until) / 1000.0, reason))
@@ -480,10 +481,10 @@ class RedisStore:
 
     async def reports(self) -> tuple[Report, ...]:
         async def run() -> tuple[Report, ...]:
-            raw: dict[Any, Any] = await self._client.hgetall(self.key("reports"))
+            raw = _fields(await self._client.execute("HGETALL", self.key("reports")))
             now = self._now_ms()
             found = []
-            for field, value in raw.items():
+            for field, value in raw:
                 parts = value.decode().split("|")
                 if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]):
                     continue  # written by another version: not ours to read
@@ -511,18 +512,22 @@ class RedisStore:
     # -- responses --------------------------------------------------------------------------
 
     async def put_response(self, key: str, blob: bytes, ttl_s: float) -> None:
-        await self._call("put_response", lambda: self._client.set(
-            self.key(f"response:{key}"), blob, px=max(_ms(ttl_s), 1)))
+        await self._call("put_response", lambda: self._client.execute(
+            "SET", self.key(f"response:{key}"), blob, "PX", max(_ms(ttl_s), 1)))
 
     async def get_response(self, key: str) -> bytes | None:
-        blob: Any = await self._call(
-            "get_response", lambda: self._client.get(self.key(f"response:{key}")))
-        return bytes(blob) if blob is not None else None
+        async def run() -> bytes | None:
+            blob = await self._client.execute("GET", self.key(f"response:{key}"))
+            if blob is not None and not isinstance(blob, bytes):
+                raise ValueError("not a stored response")
+            return blob
+
+        return await self._call("get_response", run)
 
     async def delete_response(self, key: str) -> bool:
-        gone: int = await self._call(
-            "delete_response", lambda: self._client.delete(self.key(f"response:{key}")))
-        return gone > 0
+        gone = await self._call(
+            "delete_response", lambda: self._client.execute("DEL", self.key(f"response:{key}")))
+        return isinstance(gone, int) and gone > 0
 
     async def maintain(self) -> None:
         return None  # FallbackStore keeps the heartbeat and the recovery
@@ -530,6 +535,6 @@ class RedisStore:
     async def aclose(self) -> None:
         # Leave the replica set at once: the others' shares grow without waiting for the TTL.
         with contextlib.suppress(StoreError):
-            await self._call("leave", lambda: self._client.zrem(self.key("replicas"),
-                                                                  self._replica))
+            await self._call("leave", lambda: self._client.execute(
+                "ZREM", self.key("replicas"), self._replica))
         await self._client.aclose()
