@@ -75,8 +75,12 @@ async def _conversation(body: JSON, store: ResponsesStore) -> list[JSON]:
     """The whole input: a previous response's input and output first, then this request's
     items, with every item_reference replaced by the item it names."""
     raw = body.get("input")
-    items: list[JSON] = [{"type": "message", "role": "user", "content": raw}] if isinstance(raw, str) \
-        else list(raw or ())
+    if isinstance(raw, str):
+        items: list[JSON] = [{"type": "message", "role": "user", "content": raw}]
+        if body.get("previous_response_id") is None:
+            return items  # nothing earlier, nothing to resolve: the common first turn
+    else:
+        items = list(raw or ())
     loaded: dict[str, StoredResponse | None] = {}
     earlier: list[JSON] = []
     previous = body.get("previous_response_id")
