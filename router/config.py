@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from router.state.backends import NEEDS_URL, STORES
+from router.state.resp import Target
 from router.types import DISCOVERY_METHODS, Api, Backend, Capability
 from router.wire import UPSTREAM_APIS
 
@@ -477,11 +478,13 @@ class _Parser:
             self.err("state.url_env", f"environment variable {state.url_env} is not set "
                                       f"(backend {state.backend!r} needs the store's URL)")
             return None
-        parts = urlsplit(url)
-        if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
-            # Never echo the value: it may hold a password.
-            self.err("state.url_env", f"{state.url_env} is not a redis://, rediss:// or "
-                                      "unix:// URL")
+        try:
+            target = Target.parse(url)  # its errors never echo the URL: it may hold a password
+        except ValueError as exc:
+            self.err("state.url_env", f"{state.url_env}: {exc}")
+            return None
+        if not (target.path or urlsplit(url).hostname):
+            self.err("state.url_env", f"{state.url_env}: a Redis URL names a host or a socket")
             return None
         return url
 

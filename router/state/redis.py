@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from router.clock import Clock
-from router.state.resp import Reply, RespClient, RespError
+from router.state.resp import Reply, ReplyLost, RespClient, RespError
 from router.state.store import (
     Cooldown,
     Full,
@@ -48,6 +48,9 @@ MAX_PACKED = 10_000
 # A reply the store's client cannot read (a corrupted value, another version's script): a store
 # failure like any other, never an error of the router's.
 UNREADABLE = (ValueError, TypeError, IndexError, AttributeError)
+# The failures after which a reservation may have been counted all the same (a frozen store runs
+# what was queued once it resumes; a connection may end after the script ran).
+IN_DOUBT = frozenset({"TimeoutError", ReplyLost.__name__})
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +158,10 @@ RESERVE = Script(_WINDOWS + """
 local now, cost, force = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[4] == '1'
 local windows = spec(ARGV[5])
 local sums, waits, charges, full = {}, {}, {}, false
+-- Sent twice (a connection lost before its reply): counted once, and granted again.
+local again = n > 0 and redis.call('ZSCORE', KEYS[1],
+  ARGV[3] .. '|' .. int(windows[1][3] and 1 or cost)) ~= false
+if again then force = true end
 for i = 1, n do
   local limit, span = windows[i][1], windows[i][2]
   charges[i] = windows[i][3] and 1 or cost
@@ -168,10 +175,12 @@ end
 if not full then
   for i = 1, n do
     local limit, span, charge = windows[i][1], windows[i][2], charges[i]
-    redis.call('ZADD', KEYS[i], now, ARGV[3] .. '|' .. int(charge))
-    redis.call('PEXPIRE', KEYS[i], span + @SLACK@)
-    add_excess(KEYS[i], charge - 1, span + @SLACK@)
-    sums[i] = sums[i] + charge
+    if not again then
+      redis.call('ZADD', KEYS[i], now, ARGV[3] .. '|' .. int(charge))
+      redis.call('PEXPIRE', KEYS[i], span + @SLACK@)
+      add_excess(KEYS[i], charge - 1, span + @SLACK@)
+      sums[i] = sums[i] + charge
+    end
     if sums[i] + 1 > limit then waits[i] = math.ceil(frees_in(KEYS[i], sums[i], 1, limit, span, now)) end
   end
 end
@@ -306,15 +315,17 @@ class RedisStore:
         self._replica = replica
         self._replicas = Replicas((replica,), replica)
         self.store_id: str | None = None  # changes when the store lost its data (a restart)
-        # Reservations whose call timed out: the store may have counted them after all (a
-        # frozen Redis runs what was queued once it resumes). Bounded: outages are short.
+        # Reservations whose call failed in doubt (IN_DOUBT): taken back later, in case.
+        # Bounded: outages are short.
         self._in_doubt: deque[Reservation] = deque(maxlen=10_000)
         self._tokens = (f"{replica}:r{n}" for n in itertools.count())
-        # Every call is bounded as a whole by _call's timeout (connecting included); the client
-        # sends a call once more, at once, only when it finds a reused connection closed (a
-        # store that restarted); a timeout or a refusal falls back to local state at once, and
-        # the next call (or the recovery probe) tries again.
+        # Every call is bounded as a whole by _call's timeout (connecting included); a call
+        # whose reply was lost goes once more (_call); a timeout or a refusal falls back to
+        # local state at once, and the next call (or the recovery probe) connects afresh.
+        # Stored Responses (up to megabytes each) go on a connection of their own, so that no
+        # budget check waits behind one.
         self._client = RespClient(url, connect_timeout_s=timeout_s)
+        self._blobs = RespClient(url, connect_timeout_s=timeout_s)
         # Per window tuple (Budgets hands the same ones over again): its keys and packed spec.
         self._packed: dict[tuple[Window, ...], tuple[list[str], str]] = {}
         self._up = True
@@ -333,7 +344,13 @@ class RedisStore:
         """`make` sends and reads the reply: whatever goes wrong in either is a StoreError."""
         try:
             async with asyncio.timeout(self._timeout_s):
-                result = await make()
+                try:
+                    result = await make()
+                except ReplyLost:
+                    # The connection ended under the call (a store that restarted since the
+                    # last one): every command this store sends is safe to run twice (RESERVE
+                    # knows its token), so it goes once more, on a fresh connection.
+                    result = await make()
         except (RespError, OSError, TimeoutError, *UNREADABLE) as exc:
             self._up = False
             raise StoreError(op, type(exc).__name__) from None
@@ -390,7 +407,7 @@ class RedisStore:
             granted, rooms, waits = await self._run_reserve(
                 "reserve", windows, cost, token, self._now_ms(), False)
         except StoreError as exc:
-            if exc.cause == "TimeoutError":
+            if exc.cause in IN_DOUBT:
                 self._in_doubt.append(Reservation(tuple(windows), cost, token, ()))
             raise
         if granted:
@@ -512,12 +529,12 @@ class RedisStore:
     # -- responses --------------------------------------------------------------------------
 
     async def put_response(self, key: str, blob: bytes, ttl_s: float) -> None:
-        await self._call("put_response", lambda: self._client.execute(
+        await self._call("put_response", lambda: self._blobs.execute(
             "SET", self.key(f"response:{key}"), blob, "PX", max(_ms(ttl_s), 1)))
 
     async def get_response(self, key: str) -> bytes | None:
         async def run() -> bytes | None:
-            blob = await self._client.execute("GET", self.key(f"response:{key}"))
+            blob = await self._blobs.execute("GET", self.key(f"response:{key}"))
             if blob is not None and not isinstance(blob, bytes):
                 raise ValueError("not a stored response")
             return blob
@@ -526,7 +543,7 @@ class RedisStore:
 
     async def delete_response(self, key: str) -> bool:
         gone = await self._call(
-            "delete_response", lambda: self._client.execute("DEL", self.key(f"response:{key}")))
+            "delete_response", lambda: self._blobs.execute("DEL", self.key(f"response:{key}")))
         return isinstance(gone, int) and gone > 0
 
     async def maintain(self) -> None:
@@ -538,3 +555,4 @@ class RedisStore:
             await self._call("leave", lambda: self._client.execute(
                 "ZREM", self.key("replicas"), self._replica))
         await self._client.aclose()
+        await self._blobs.aclose()

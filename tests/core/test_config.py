@@ -242,13 +242,18 @@ def test_every_state_error_names_its_key_and_never_the_url() -> None:
         parse({**ONE_PROVIDER, "state": {"backend": "redis"}}, {}, STRATEGIES, {})
     assert err.value.errors == ["state.url_env: environment variable FREEROUTER_REDIS_URL is "
                                 "not set (backend 'redis' needs the store's URL)"]
-    secret = "http://user:topsecret@host:6379"
-    with pytest.raises(ConfigError) as err:
-        parse({**ONE_PROVIDER, "state": {"backend": "redis"}},
-              {"FREEROUTER_REDIS_URL": secret}, STRATEGIES, {})
-    assert err.value.errors == ["state.url_env: FREEROUTER_REDIS_URL is not a redis://, "
-                                "rediss:// or unix:// URL"]
-    assert "topsecret" not in str(err.value)
+    for secret, problem in [
+        ("http://user:topsecret@host:6379", "a Redis URL starts with redis://, rediss://, unix://"),
+        ("redis://:topsecret@host/?timeout=1", "unknown Redis URL parameter 'timeout' (known: db, "
+                                              "password, ssl_ca_certs, ssl_cert_reqs)"),
+        # urlsplit's own error would quote the whole address, password included.
+        ("redis://:top\uff03secret@host", "not a valid Redis URL"),
+    ]:
+        with pytest.raises(ConfigError) as err:
+            parse({**ONE_PROVIDER, "state": {"backend": "redis"}},
+                  {"FREEROUTER_REDIS_URL": secret}, STRATEGIES, {})
+        assert err.value.errors == [f"state.url_env: FREEROUTER_REDIS_URL: {problem}"]
+        assert "topsecret" not in str(err.value) and "secret" not in str(err.value)
 
 
 def test_check_shows_the_state_store_without_its_password(tmp_path: Path) -> None:

@@ -85,6 +85,20 @@ async def test_a_reservation_is_one_round_trip(redis_server: RedisServer, admin:
     await s.aclose()
 
 
+async def test_a_reservation_sent_twice_is_counted_once(redis_server: RedisServer, prefix: str,
+                                                        clock: FakeClock) -> None:
+    # What a call whose reply was lost does: the same token goes again (RedisStore._call).
+    rpm = Window("backend:p/m:rpm", 10, 60.0, per_request=True)
+    tpm = Window("backend:p/m:tpm", 1000, 60.0)
+    s = store(redis_server, prefix, clock)
+    now = int(clock.wall() * 1000)
+    for _ in range(2):
+        granted, rooms, _ = await s._run_reserve("reserve", [rpm, tpm], 300, "same", now, False)
+        assert granted and rooms == (9, 700)
+    assert await s.room([rpm, tpm]) == (9, 700)
+    await s.aclose()
+
+
 async def test_replicas_never_overrun_a_window_together(redis_server: RedisServer, prefix: str,
                                                         clock: FakeClock) -> None:
     stores = [store(redis_server, prefix, clock, f"r{i}") for i in range(3)]
