@@ -1,7 +1,7 @@
 """What one budget check costs through each state store, in this process (no router, no HTTP):
-the floor of a Redis round trip with redis-py (PING), the check-and-reserve script over four
-windows (model and provider, rpm and rpd, as the bench's budget rows configure), and the same
-in memory. A local redis-server of our own is started on a free port.
+the floor of a Redis round trip (PING, through router.state.resp), the check-and-reserve script
+over four windows (model and provider, rpm and rpd, as the bench's budget rows configure), and
+the same in memory. A local redis-server of our own is started on a free port.
 
     python -m bench.store_cost [--calls 3000] [--rounds 5]
 """
