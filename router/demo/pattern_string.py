@@ -83,6 +83,7 @@ def matching(pattern: str, low: int = 0, high: int | None = None, variant: int =
         tree = _Parser(pattern).parse()
     except (re.error, _Beyond, RecursionError):
         return None
+    shorter = -1  # the length at the stretch before
     for stretch in STRETCHES:
         try:
             text = _build(tree, stretch, variant)
@@ -90,6 +91,11 @@ def matching(pattern: str, low: int = 0, high: int | None = None, variant: int =
             return None
         if high is not None and len(text) > high:
             return None  # longer only with more stretch
+        grew, shorter = len(text) > shorter, len(text)
+        if len(text) < low and grew and stretch != STRETCHES[-1]:
+            # More stretch may reach `low` by itself. A padded try that fails can cost the
+            # regex engine 2^repeats (`(?:x|x){2,}`): padding waits until the text stops growing.
+            continue
         pad = "a" * max(low - len(text), 0)
         for candidate in dict.fromkeys((text, text + pad, pad + text)):
             if len(candidate) >= low and compiled.search(candidate):
