@@ -62,3 +62,9 @@ HOSTILE = ["(?=a)b", r"(a)\1", "(?i)abc", "a{3,2}", "[z-a]", "(", "[", "a**", "\
 def test_any_pattern_is_answered_without_crashing(pattern: str) -> None:
     made = matching(pattern, 2)
     assert made is None or (len(made) >= 2 and re.search(pattern, made)), "what is returned matches"
+
+
+def test_an_ambiguous_repeat_is_stretched_not_padded() -> None:
+    # A padded try that fails would cost the regex engine 2^30 steps here (the branches `x`
+    # and `x` of one repeat): the text grows to its length instead. (A CI run hung on it.)
+    assert matching("^(?:x|9x0a|x){2,}b(y)?$", 33, None, 0) == "x" * 31 + "by"
