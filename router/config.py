@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import ssl
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -485,6 +486,12 @@ class _Parser:
             return None
         if not (target.path or urlsplit(url).hostname):
             self.err("state.url_env", f"{state.url_env}: a Redis URL names a host or a socket")
+            return None
+        try:
+            target.tls_context()  # reads ssl_ca_certs now, not when the first call connects
+        except (OSError, ssl.SSLError) as exc:
+            self.err("state.url_env", f"{state.url_env}: its ssl_ca_certs cannot be read as "
+                                      f"certificates ({type(exc).__name__})")
             return None
         return url
 

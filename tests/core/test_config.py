@@ -248,6 +248,8 @@ def test_every_state_error_names_its_key_and_never_the_url() -> None:
                                               "password, ssl_ca_certs, ssl_cert_reqs)"),
         # urlsplit's own error would quote the whole address, password included.
         ("redis://:top\uff03secret@host", "not a valid Redis URL"),
+        ("rediss://:topsecret@host?ssl_ca_certs=/nowhere/ca.pem",
+         "its ssl_ca_certs cannot be read as certificates (FileNotFoundError)"),
     ]:
         with pytest.raises(ConfigError) as err:
             parse({**ONE_PROVIDER, "state": {"backend": "redis"}},
