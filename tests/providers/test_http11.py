@@ -161,12 +161,17 @@ async def test_connection_close_is_honoured() -> None:
         writer.write(answer(b"x", "Connection: close"))
         await seen.next(reader)  # held open: only the header tells the client not to reuse it
 
+    assert await connections_for_two(script) == 2
+
+
+async def connections_for_two(script: Script) -> int:
+    """How many connections two requests in a row took."""
     transport = Http11Transport()
     async with upstream(script) as (url, seen):
         await post(transport, url)
         await post(transport, url)
-    assert seen.connections == 2
     await transport.aclose()
+    return seen.connections
 
 
 @pytest.mark.parametrize(("wire", "body"), [
@@ -362,12 +367,7 @@ async def test_bytes_on_an_idle_connection_retire_it() -> None:
 
 async def test_an_expired_idle_connection_is_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(http11, "IDLE_S", 0.0)
-    transport = Http11Transport()
-    async with upstream(serve_answers) as (url, seen):
-        await post(transport, url)
-        await post(transport, url)
-    assert seen.connections == 2
-    await transport.aclose()
+    assert await connections_for_two(serve_answers) == 2
 
 
 async def test_a_cancelled_exchange_closes_its_connection() -> None:
