@@ -37,9 +37,11 @@ RANGES: Mapping[str, tuple[float, float]] = {"temperature": (0.0, 2.0), "top_p":
 def validate_responses_body(body: JSON) -> None:
     """Shape checks a Responses request must pass; RequestError names the first problem."""
     _check_input(body)
-    for key, check in _TOP_LEVEL.items():
-        if body.get(key) is not None:
-            check(body[key], key)
+    # The body's own fields, in its order: most requests send a few of those checked here.
+    for key, value in body.items():
+        check = _TOP_LEVEL.get(key)
+        if check is not None and value is not None:
+            check(value, key)
 
 
 # -- OpenAI's own errors ---------------------------------------------------------------------

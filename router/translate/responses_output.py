@@ -9,7 +9,7 @@ the item (router.api.responses resolves it from there)."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from router.translate.context import ResponseContext
@@ -96,34 +96,39 @@ def usage(prompt: int, output: int, cached: int = 0, cache_write: int = 0, reaso
     }
 
 
-def _count(usage: Any, key: str) -> int:
-    value = usage.get(key) if isinstance(usage, dict) else None
+def _count(value: Any) -> int:
     return value if isinstance(value, int) and value > 0 else 0
 
 
+def _fields(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else _NO_FIELDS
+
+
+_NO_FIELDS: Mapping[str, Any] = {}
+
+
 def usage_of_chat(counts: Any) -> JSON:
-    prompt_details = counts.get("prompt_tokens_details") if isinstance(counts, dict) else None
-    output_details = counts.get("completion_tokens_details") if isinstance(counts, dict) else None
-    return usage(_count(counts, "prompt_tokens"), _count(counts, "completion_tokens"),
-                 cached=_count(prompt_details, "cached_tokens"),
-                 reasoning=_count(output_details, "reasoning_tokens"))
+    fields = _fields(counts)
+    prompt = fields.get("prompt_tokens_details")
+    output = fields.get("completion_tokens_details")
+    # Most upstreams send neither detail object: no lookup into an empty one for them.
+    return usage(_count(fields.get("prompt_tokens")), _count(fields.get("completion_tokens")),
+                 cached=_count(prompt.get("cached_tokens")) if isinstance(prompt, dict) else 0,
+                 reasoning=_count(output.get("reasoning_tokens")) if isinstance(output, dict) else 0)
 
 
 def usage_of_anthropic(counts: Any) -> JSON:
-    cached = _count(counts, "cache_read_input_tokens")
-    written = _count(counts, "cache_creation_input_tokens")
-    return usage(_count(counts, "input_tokens") + cached + written, _count(counts, "output_tokens"),
-                 cached=cached, cache_write=written)
+    fields = _fields(counts)
+    cached = _count(fields.get("cache_read_input_tokens"))
+    written = _count(fields.get("cache_creation_input_tokens"))
+    return usage(_count(fields.get("input_tokens")) + cached + written,
+                 _count(fields.get("output_tokens")), cached=cached, cache_write=written)
 
 
 def response(ctx: ResponseContext, status: Status, output: list[JSON], counts: JSON | None,
              incomplete: str | None = None, error: JSON | None = None) -> JSON:
     """The response object: the answer, and the request's parameters as the API repeats them."""
-    body = ctx.request
-    asked = body.get("reasoning")
-    reasoning: JSON = asked if isinstance(asked, dict) else {}
-    text = body.get("text")
-    return {
+    shown: JSON = {
         "id": response_id(ctx),
         "object": "response",
         "created_at": ctx.created,
@@ -131,27 +136,81 @@ def response(ctx: ResponseContext, status: Status, output: list[JSON], counts: J
         "background": False,
         "error": error,
         "incomplete_details": {"reason": incomplete} if incomplete else None,
-        "instructions": _string(body.get("instructions")),
-        "max_output_tokens": body.get("max_output_tokens"),
+        # The request's parameters, as the API repeats them when the request left them out
+        # (a fresh dict each: the literal is cheaper than copying a template).
+        "instructions": None,
+        "max_output_tokens": None,
         "model": ctx.served_model,
         "output": output,
-        "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
-        "previous_response_id": _string(body.get("previous_response_id")),
-        "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
-        "store": body.get("store") is not False,
-        "temperature": body.get("temperature", 1.0),
-        "text": text if isinstance(text, dict) and text else {"format": {"type": "text"}},
-        "tool_choice": body.get("tool_choice", "auto"),
-        "tools": body.get("tools") if isinstance(body.get("tools"), list) else [],
-        "top_p": body.get("top_p", 1.0),
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "store": True,
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": 1.0,
         "truncation": "disabled",
         "usage": counts,
-        "user": _string(body.get("user")),
-        "safety_identifier": _string(body.get("safety_identifier")),
-        "prompt_cache_key": _string(body.get("prompt_cache_key")),
-        "metadata": body.get("metadata") if isinstance(body.get("metadata"), dict) else {},
+        "user": None,
+        "safety_identifier": None,
+        "prompt_cache_key": None,
+        "metadata": {},
     }
+    # Only the fields the request sent are looked at: most requests send a few of the fifteen.
+    for key, value in ctx.request.items():
+        show = _ECHOED.get(key)
+        if show is not None:
+            shown[key] = show(value, shown[key])
+    return shown
 
 
-def _string(value: Any) -> str | None:
+def _as_sent(value: Any, _absent: Any) -> Any:
+    return value
+
+
+def _string_or_none(value: Any, _absent: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _unless_false(value: Any, _absent: Any) -> bool:
+    return value is not False
+
+
+def _reasoning(value: Any, absent: Any) -> Any:
+    return ({"effort": value.get("effort"), "summary": value.get("summary")}
+            if isinstance(value, dict) else absent)
+
+
+def _non_empty_object(value: Any, absent: Any) -> Any:
+    return value if isinstance(value, dict) and value else absent
+
+
+def _object(value: Any, absent: Any) -> Any:
+    return value if isinstance(value, dict) else absent
+
+
+def _array(value: Any, absent: Any) -> Any:
+    return value if isinstance(value, list) else absent
+
+
+# How a request parameter the response repeats is shown when the request sent it (the second
+# argument: what is shown when it did not; a value of the wrong shape shows as that).
+_ECHOED: Mapping[str, Callable[[Any, Any], Any]] = {
+    "instructions": _string_or_none,
+    "max_output_tokens": _as_sent,
+    "parallel_tool_calls": _unless_false,
+    "previous_response_id": _string_or_none,
+    "reasoning": _reasoning,
+    "store": _unless_false,
+    "temperature": _as_sent,
+    "text": _non_empty_object,
+    "tool_choice": _as_sent,
+    "tools": _array,
+    "top_p": _as_sent,
+    "user": _string_or_none,
+    "safety_identifier": _string_or_none,
+    "prompt_cache_key": _string_or_none,
+    "metadata": _object,
+}
