@@ -227,19 +227,51 @@ def _response_format(body: JSON, out: JSON) -> None:
         out["response_format"] = {"type": "json_schema", "json_schema": spec}
 
 
-def _sampling(body: JSON, out: JSON) -> None:
-    if body.get("max_output_tokens") is not None:
-        out["max_tokens"] = body["max_output_tokens"]
-    for key in ("temperature", "top_p"):
-        if body.get(key) is not None:
-            out[key] = body[key]
-    reasoning = body.get("reasoning")
-    effort = reasoning.get("effort") if isinstance(reasoning, dict) else None
+def _max_tokens(value: Any, out: JSON) -> None:
+    if value is not None:
+        out["max_tokens"] = value
+
+
+def _copied(name: str) -> Callable[[Any, JSON], None]:
+    def copy(value: Any, out: JSON) -> None:
+        if value is not None:
+            out[name] = value
+    return copy
+
+
+def _effort(value: Any, out: JSON) -> None:
+    effort = value.get("effort") if isinstance(value, dict) else None
     if isinstance(effort, str):
         out["reasoning_effort"] = effort
-    user = body.get("safety_identifier") or body.get("user")
-    if isinstance(user, str) and user:
-        out["user"] = user
+
+
+def _safety_identifier(value: Any, out: JSON) -> None:
+    if isinstance(value, str) and value:
+        out["user"] = value  # the newer name wins over `user`, whichever comes first
+
+
+def _user(value: Any, out: JSON) -> None:
+    if isinstance(value, str) and value:
+        out.setdefault("user", value)
+
+
+# The sampling parameters chat servers take, by the Responses field that carries them; looked
+# up per field the request sent, as most send one or two of them.
+_SAMPLING: Mapping[str, Callable[[Any, JSON], None]] = {
+    "max_output_tokens": _max_tokens,
+    "temperature": _copied("temperature"),
+    "top_p": _copied("top_p"),
+    "reasoning": _effort,
+    "safety_identifier": _safety_identifier,
+    "user": _user,
+}
+
+
+def _sampling(body: JSON, out: JSON) -> None:
+    for key, value in body.items():
+        copy = _SAMPLING.get(key)
+        if copy is not None:
+            copy(value, out)
 
 
 def to_chat(body: JSON) -> TranslatedRequest:
