@@ -214,11 +214,13 @@ class MemoryStore:
     # -- responses --------------------------------------------------------------------------
 
     def put_response_now(self, key: str, blob: bytes, ttl_s: float) -> None:
-        self._drop(key)
+        held = self._responses
+        if key in held:  # kept again (rare: ids are fresh per answer)
+            self._drop(key)
         now = self._clock.monotonic()
-        while self._responses:  # the expired ones first (oldest first, as TTLs are alike)
-            oldest = next(iter(self._responses))
-            if self._responses[oldest][1] > now:
+        while held:  # the expired ones first (oldest first, as TTLs are alike)
+            oldest = next(iter(held))
+            if held[oldest][1] > now:
                 break
             self._drop(oldest)
         if len(blob) > self._max_response_bytes:
@@ -226,11 +228,10 @@ class MemoryStore:
         # Kept as an exact-size copy: orjson's output sits in a buffer several times its
         # length (a 1 KB answer held ~8 KB of heap), so keeping its bytes as they come would
         # let the byte bound account for an eighth of the memory really held.
-        self._responses[key] = (memoryview(blob).tobytes(), now + ttl_s)
+        held[key] = (memoryview(blob).tobytes(), now + ttl_s)
         self._response_bytes += len(blob)
-        while (len(self._responses) > self._max_responses
-               or self._response_bytes > self._max_response_bytes):
-            self._drop(next(iter(self._responses)))
+        while len(held) > self._max_responses or self._response_bytes > self._max_response_bytes:
+            self._drop(next(iter(held)))
 
     async def put_response(self, key: str, blob: bytes, ttl_s: float) -> None:
         self.put_response_now(key, blob, ttl_s)

@@ -49,6 +49,66 @@ async def test_an_expired_response_makes_room(clock: FakeClock) -> None:
     assert await store.get_response("kept") == b"2" and await store.get_response("new") == b"3"
 
 
+async def test_a_response_kept_again_takes_a_new_place_in_the_order(clock: FakeClock) -> None:
+    store = MemoryStore(clock, max_responses=2)
+    await store.put_response("a", b"1", 3600)
+    await store.put_response("b", b"2", 3600)
+    await store.put_response("a", b"3", 3600)  # replaced: now the newest
+    await store.put_response("c", b"4", 3600)  # so "b" is the oldest, and goes
+    assert [await store.get_response(k) for k in "abc"] == [b"3", None, b"4"]
+
+
+async def test_a_deleted_response_leaves_no_trace_in_the_bounds(clock: FakeClock) -> None:
+    store = MemoryStore(clock, max_responses=2, max_response_bytes=4)
+    await store.put_response("a", b"12", 3600)
+    assert await store.delete_response("a")
+    await store.put_response("b", b"12", 3600)
+    await store.put_response("a", b"34", 3600)  # deleted, then kept anew: no older self to evict
+    assert [await store.get_response(k) for k in "ab"] == [b"34", b"12"]
+
+
+_KEYS = st.sampled_from("abcde")
+_STEPS = st.lists(st.one_of(
+    st.tuples(st.just("put"), _KEYS, st.binary(max_size=6), st.sampled_from([5.0, 50.0])),
+    st.tuples(st.just("delete"), _KEYS),
+    st.tuples(st.just("advance"), st.floats(0, 30)),
+), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=_STEPS, count=st.integers(1, 4), size=st.integers(0, 12))
+async def test_responses_behave_as_an_oldest_first_list(steps: list[tuple[object, ...]], count: int,
+                                                        size: int) -> None:
+    """Against a model: a list oldest first, swept of its expired head before each put, cut
+    from the head to its bounds after."""
+    clock = FakeClock()
+    store = MemoryStore(clock, max_responses=count, max_response_bytes=size)
+    model: list[tuple[str, bytes, float]] = []
+
+    def alive(key: str) -> bytes | None:
+        return next((b for k, b, at in model if k == key and at > clock.monotonic()), None)
+
+    for step in steps:
+        match step:
+            case ("put", str(key), bytes(blob), float(ttl)):
+                await store.put_response(key, blob, ttl)
+                model = [e for e in model if e[0] != key]
+                while model and model[0][2] <= clock.monotonic():
+                    model.pop(0)
+                if len(blob) <= size:
+                    model.append((key, blob, clock.monotonic() + ttl))
+                    while len(model) > count or sum(len(e[1]) for e in model) > size:
+                        model.pop(0)
+            case ("delete", str(key)):
+                assert await store.delete_response(key) == (alive(key) is not None)
+                model = [e for e in model if e[0] != key]
+            case ("advance", float(seconds)):
+                clock.advance(seconds)
+            case _:
+                raise AssertionError(f"unknown step {step!r}")
+        assert [await store.get_response(k) for k in "abcde"] == [alive(k) for k in "abcde"]
+
+
 @settings(max_examples=200, deadline=None)
 @given(limit=st.integers(0, 50), count=st.integers(1, 20), data=st.data())
 def test_shares_add_up_to_the_budget(limit: int, count: int, data: st.DataObject) -> None:
