@@ -227,11 +227,6 @@ def _response_format(body: JSON, out: JSON) -> None:
         out["response_format"] = {"type": "json_schema", "json_schema": spec}
 
 
-def _max_tokens(value: Any, out: JSON) -> None:
-    if value is not None:
-        out["max_tokens"] = value
-
-
 def _copied(name: str) -> Callable[[Any, JSON], None]:
     def copy(value: Any, out: JSON) -> None:
         if value is not None:
@@ -258,7 +253,7 @@ def _user(value: Any, out: JSON) -> None:
 # The sampling parameters chat servers take, by the Responses field that carries them; looked
 # up per field the request sent, as most send one or two of them.
 _SAMPLING: Mapping[str, Callable[[Any, JSON], None]] = {
-    "max_output_tokens": _max_tokens,
+    "max_output_tokens": _copied("max_tokens"),
     "temperature": _copied("temperature"),
     "top_p": _copied("top_p"),
     "reasoning": _effort,

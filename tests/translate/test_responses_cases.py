@@ -190,6 +190,8 @@ def test_sampling_reasoning_and_who_asks() -> None:
     assert {k: v for k, v in out.items() if k != "messages"} == {
         "model": "free", "max_tokens": 99, "temperature": 0.3, "top_p": 0.9,
         "reasoning_effort": "high", "user": "alice"}
+    assert to_chat({"input": "hi", "user": "old", "safety_identifier": "alice"})["user"] == "alice", \
+        "the newer name wins in either order"
     anthropic = to_anthropic({"input": "hi", "max_output_tokens": 8000,
                               "reasoning": {"effort": "medium"}, "user": "bob"})
     assert anthropic["thinking"] == {"type": "enabled", "budget_tokens": 2048}
