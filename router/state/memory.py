@@ -224,7 +224,7 @@ class MemoryStore:
         order, held = self._order, self._responses
         while order:  # the expired ones first (oldest first, as TTLs are alike)
             oldest = order[0]
-            if _EXPIRY.unpack_from(held[oldest])[0] > now:
+            if _expiry(held[oldest]) > now:
                 break
             self._drop(order.popleft())
         if len(blob) > self._max_response_bytes:
@@ -248,25 +248,23 @@ class MemoryStore:
         held = self._responses.get(key)
         if held is None:
             return None
-        left: float = _EXPIRY.unpack_from(held)[0] - self._clock.monotonic()
+        left = _expiry(held) - self._clock.monotonic()
         return left if left > 0 else None
 
     async def get_response(self, key: str) -> bytes | None:
         # An expired one is left for the next put to sweep: dropping it here would mean a
         # search of the order. The blob is copied out of its entry (one memcpy).
-        return self._blob(key)
-
-    async def delete_response(self, key: str) -> bool:
-        found = self._blob(key) is not None
-        if key in self._responses:
-            self._forget(key)
-        return found
-
-    def _blob(self, key: str) -> bytes | None:
         held = self._responses.get(key)
-        if held is None or _EXPIRY.unpack_from(held)[0] <= self._clock.monotonic():
+        if held is None or _expiry(held) <= self._clock.monotonic():
             return None
         return held[_EXPIRY.size:]
+
+    async def delete_response(self, key: str) -> bool:
+        held = self._responses.get(key)
+        if held is None:
+            return False
+        self._forget(key)
+        return _expiry(held) > self._clock.monotonic()
 
     def _drop(self, key: str) -> None:
         """Forget `key`'s blob (its place in the order is the caller's business)."""
@@ -284,3 +282,9 @@ class MemoryStore:
 
     async def aclose(self) -> None:
         return None
+
+
+def _expiry(held: bytes) -> float:
+    """When a stored response's entry expires (monotonic seconds)."""
+    expires: float = _EXPIRY.unpack_from(held)[0]
+    return expires
