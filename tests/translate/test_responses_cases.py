@@ -265,6 +265,25 @@ def test_answers_name_the_client_tools_and_echo_the_request() -> None:
     json.dumps(got)
 
 
+def test_echoed_parameters_of_the_wrong_shape_show_as_their_defaults() -> None:
+    """Every parameter the response repeats under a shape check, sent with another shape."""
+    default = translation(Api.RESPONSES, Api.OPENAI).response(
+        {"choices": [{"message": {"content": "hi"}}]}, ResponseContext(served_model="m", answer_id="a"))
+    odd = {"instructions": 3, "previous_response_id": ["x"], "reasoning": "high", "text": {},
+           "tools": "all", "user": 5, "safety_identifier": {}, "prompt_cache_key": 1.5,
+           "metadata": ["k"]}
+    ctx = ResponseContext(served_model="m", answer_id="a", request=odd)
+    got = translation(Api.RESPONSES, Api.OPENAI).response(
+        {"choices": [{"message": {"content": "hi"}}]}, ctx)
+    assert {k: got[k] for k in odd} == {k: default[k] for k in odd}
+    assert default["reasoning"] == {"effort": None, "summary": None} and default["tools"] == []
+    sent = {"parallel_tool_calls": False, "store": False, "tool_choice": "required", "top_p": 0.5}
+    got = translation(Api.RESPONSES, Api.OPENAI).response(
+        {"choices": [{"message": {"content": "hi"}}]},
+        ResponseContext(served_model="m", answer_id="a", request=sent))
+    assert {k: got[k] for k in sent} == sent
+
+
 def test_a_length_stop_is_incomplete() -> None:
     ctx = ResponseContext(served_model="ant/c", answer_id="z")
     body = {"id": "m", "type": "message", "content": [{"type": "text", "text": "cut"}],
