@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from router import logs
+from router import heap, logs
 from router.config import Config, ConfigError, Presets, load, parse
 from router.plugins import PluginError, Plugins, load_plugins
 
@@ -121,7 +121,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     app = create_app(config, plugins, reload_config=reload)
     return _run(serve(app, args.host, args.port, shutdown_delay_s=config.server.shutdown_delay_s,
-                      drain_timeout_s=config.server.drain_timeout_s))
+                      drain_timeout_s=config.server.drain_timeout_s, on_started=_settle_heap))
+
+
+async def _settle_heap(_port: int) -> None:
+    heap.settle()
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -140,6 +144,7 @@ async def _run_demo(host: str, port: int) -> None:
                        source="<demo>")
 
         async def banner(bound: int) -> None:
+            await _settle_heap(bound)
             print(_demo_banner(host, bound, config), flush=True)
 
         app = create_app(config, plugins)
