@@ -32,7 +32,7 @@ from router.appkeys import (
     STARTUP_CONFIG,
     STORE,
 )
-from router.budget import Budgets, provider_limits
+from router.budget import NO_LIMITS, Budgets
 from router.client_limits import ClientLimits
 from router.clock import Clock, SystemClock
 from router.config import Config
@@ -78,7 +78,7 @@ def create_app(
         clock, metrics, asyncio.sleep)
     reports = SharedReports(store) if store.shared else None
     budgets = Budgets(store, clock, metrics,
-                      lambda name: provider_limits(app[RUNTIME].current.config, name),
+                      lambda name: app[RUNTIME].current.provider_limits.get(name, NO_LIMITS),
                       on_report=reports.publish if reports else None)
     cooldowns = SharedCooldowns(store, clock) if store.shared else None
     health = HealthTracker(clock, metrics, on_cooling=cooldowns.publish if cooldowns else None)

@@ -239,9 +239,11 @@ class Budgets:
         prov = self._provider_limits(backend.provider)
         learned = self._learned.get(backend.id, NO_LIMITS)
         cached = self._plans.get(backend.id)
-        # On the request path: identity and two small equalities, never a Backend's hash.
-        if (cached is not None and cached.backend is backend and cached.provider == prov
-                and cached.learned == learned):
+        # On the request path: identities (the runtime holds its provider limits, learned ones
+        # are replaced whole), the equalities only when one was rebuilt; never a Backend's hash.
+        if (cached is not None and cached.backend is backend
+                and (cached.provider is prov or cached.provider == prov)
+                and (cached.learned is learned or cached.learned == learned)):
             return cached
         own = Limits(backend.rpm, backend.rpd, backend.tpm, backend.tpd)
         candidates = [(f"backend:{backend.id}", u, _tighter(getattr(own, u), getattr(learned, u)))
@@ -506,9 +508,9 @@ class Budgets:
         since = now - (latency_s or 0.0) - SEND_SLACK_S
         recent = [cost for t, cost in self._recent.get(backend_id, ()) if t >= since]
         unseen = {False: max(len(recent) - 1, 0), True: max(sum(recent) - tokens, 0)}
-        stated = Limits(quota.requests_limit, quota.day_limit, quota.tokens_limit)
-        if stated != NO_LIMITS:
-            self.learn(backend_id, stated)
+        if (quota.requests_limit is not None or quota.day_limit is not None
+                or quota.tokens_limit is not None):
+            self.learn(backend_id, Limits(quota.requests_limit, quota.day_limit, quota.tokens_limit))
         reports = (("rpm", quota.requests_remaining, quota.requests_reset_epoch, quota.requests_limit),
                    ("rpd", quota.day_remaining, quota.day_reset_epoch, quota.day_limit),
                    ("tpm", quota.tokens_remaining, quota.tokens_reset_epoch, quota.tokens_limit))

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
+from router.budget import Limits, provider_limits
 from router.config import Config
 from router.plugins import Plugins
 from router.pool import Pool
@@ -21,6 +22,9 @@ class Runtime:
     providers: Mapping[str, Provider]  # provider name -> adapter
     # Every configured key (upstream and client): never shown to a client or logged.
     secrets: tuple[str, ...] = ()
+    # provider name -> its account's budgets: built once per config, so that the budget plan
+    # of every request can tell them unchanged by identity.
+    provider_limits: Mapping[str, Limits] = field(default_factory=dict)
 
     async def aclose(self) -> None:
         for provider in self.providers.values():
@@ -48,7 +52,8 @@ def build_runtime(
         ))
     secrets = tuple(k for k in (*config.keys.values(), *config.client_keys, *config.state_secrets)
                     if k)
-    return Runtime(config, Pool(config, plugins.strategies, rng), providers, secrets)
+    return Runtime(config, Pool(config, plugins.strategies, rng), providers, secrets,
+                   _provider_limits(config))
 
 
 def with_config(
@@ -56,4 +61,9 @@ def with_config(
 ) -> Runtime:
     """`runtime` over a config that differs only in the providers' model lists (discovery): the
     pool is rebuilt, the provider adapters are the same objects, so their sessions live on."""
-    return replace(runtime, config=config, pool=Pool(config, strategies, rng))
+    return replace(runtime, config=config, pool=Pool(config, strategies, rng),
+                   provider_limits=_provider_limits(config))
+
+
+def _provider_limits(config: Config) -> dict[str, Limits]:
+    return {p.name: provider_limits(config, p.name) for p in config.providers}

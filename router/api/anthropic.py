@@ -16,9 +16,10 @@ from router.api.body import (
     check_number,
     check_object,
     check_text_or_typed,
-    check_typed,
+    first_untyped,
     read_json,
     require_messages,
+    untyped_error,
 )
 from router.api.middleware import CALL
 from router.appkeys import PROXY, RUNTIME
@@ -59,18 +60,18 @@ def validate_messages_body(body: JSON) -> None:
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise RequestError("`model` is required and must be a string", param="model")
     for i, message in enumerate(body["messages"]):
-        _check_content(message.get("content"), f"messages[{i}].content")
+        _check_content(message.get("content"), i)
     for key, check in _TOP_LEVEL.items():
         if body.get(key) is not None:
             check(body[key], key)
 
 
-def _check_content(content: Any, where: str) -> None:
+def _check_content(content: Any, i: int) -> None:
+    """messages[i].content; its name is formatted only for an error."""
     if content is None:
-        raise RequestError(f"`{where}` is required", param=where)
-    if isinstance(content, list):
-        for j, block in enumerate(content):
-            check_typed(block, f"{where}[{j}]")
+        raise RequestError(f"`messages[{i}].content` is required", param=f"messages[{i}].content")
+    if isinstance(content, list) and (bad := first_untyped(content)) is not None:
+        raise untyped_error(f"messages[{i}].content[{bad}]")
 
 
 def _check_system(system: Any, where: str) -> None:

@@ -93,10 +93,17 @@ def check_number(value: Any, where: str) -> None:
         raise RequestError(f"`{where}` must be a number", param=where)
 
 
-def check_typed(value: Any, where: str) -> None:
-    """A content block or part: an object with a string `type`."""
-    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
-        raise RequestError(f"`{where}` must be an object with a string `type`", param=where)
+def first_untyped(values: list[Any]) -> int | None:
+    """The index of the first of `values` that is not a content block or part (an object with
+    a string `type`); None when all are. Valid bodies, the common case, format no error path."""
+    for j, value in enumerate(values):
+        if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+            return j
+    return None
+
+
+def untyped_error(where: str) -> RequestError:
+    return RequestError(f"`{where}` must be an object with a string `type`", param=where)
 
 
 def check_text_or_typed(value: Any, where: str, parts: str) -> None:
@@ -105,5 +112,6 @@ def check_text_or_typed(value: Any, where: str, parts: str) -> None:
         return
     if not isinstance(value, list):
         raise RequestError(f"`{where}` must be a string or an array of {parts}", param=where)
-    for j, part in enumerate(value):
-        check_typed(part, f"{where}[{j}]")
+    bad = first_untyped(value)
+    if bad is not None:
+        raise untyped_error(f"{where}[{bad}]")

@@ -359,6 +359,14 @@ BAD_BODIES = [
     ({"model": "to-openai", "messages": ["hello"]}, "messages[0]"),
     ({"model": "to-openai", "messages": [{"role": "user", "content": [{"text": "x"}]}]}, "type"),
     ({"model": "to-openai", "messages": [{"role": "user"}]}, "content"),
+    # The first block that is not typed, by its place.
+    ({"model": "to-openai", "messages": [*user("x"), {"role": "assistant", "content": [
+        {"type": "text", "text": "a"}, {"type": "text", "text": "b"}, "c"]}]},
+     "messages[1].content[2]"),
+    ({"model": "to-openai", "messages": [{"role": "user", "content": [{"type": 3}]}]},
+     "messages[0].content[0]"),
+    ({"model": "to-openai", "messages": user("x"), "system": [{"type": "text", "text": "a"}, {}]},
+     "system[1]"),
     ({"model": "to-openai", "messages": user("x"), "system": 5}, "system"),
     ({"model": "to-openai", "messages": user("x"), "tools": {"name": "x"}}, "tools"),
     ({"messages": user("x")}, "model"),
