@@ -5,6 +5,10 @@ is relayed (streamed when the upstream streams). No parsing, no routing, no
 metrics: whatever a real router adds is measured against this.
 
 Run: ``python -m bench.floor_proxy --port 0 --upstream http://127.0.0.1:8001``.
+
+``--settle-heap`` sets up the garbage collector as ``freerouter serve`` does once it listens
+(router/heap.py): a reference row, so that what that setting buys is not read as the router's
+own cost coming down.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from aiohttp import web
 
 from bench import eventloop
 from bench.serve import serve_until_stopped
+from router import heap
 
 _FORWARDED_REQUEST_HEADERS = ("Content-Type", "Authorization", "x-api-key", "anthropic-version")
 _SESSION_KEY = web.AppKey("session", aiohttp.ClientSession)
@@ -76,8 +81,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8002, help="0 picks a free port")
     parser.add_argument("--upstream", required=True, help="scheme://host:port of the upstream")
+    parser.add_argument("--settle-heap", action="store_true",
+                        help="freeze the startup heap and raise the young GC threshold, as "
+                             "freerouter serve does")
     args = parser.parse_args(argv)
-    eventloop.run(serve_until_stopped(make_app(args.upstream), args.host, args.port))
+    eventloop.run(serve_until_stopped(make_app(args.upstream), args.host, args.port,
+                                      heap.settle if args.settle_heap else None))
 
 
 if __name__ == "__main__":

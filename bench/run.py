@@ -46,6 +46,7 @@ from bench.scenarios import (
     RunResult,
     Scenario,
     TargetKind,
+    against_settled_floor,
     all_scenarios,
     summarise,
     verdicts,
@@ -97,8 +98,10 @@ def _direct(options: Options, scenario: Scenario, upstream: Spawned) -> Stage:
 
 
 def _floor(options: Options, scenario: Scenario, upstream: Spawned) -> Stage:
+    settled = ["--settle-heap"] if scenario.target == "floor-settled" else []
     proxy = processes.spawn_bench_server(
-        "floor proxy", "bench.floor_proxy", ["--upstream", upstream.base_url()], options.subject_cpu
+        "floor proxy", "bench.floor_proxy", ["--upstream", upstream.base_url(), *settled],
+        options.subject_cpu,
     )
     url = proxy.base_url()
     return Stage(proxy, url, _DIRECT_MODEL, (), url + "/slow", _DIRECT_MODEL)
@@ -160,6 +163,7 @@ def _litellm(options: Options, scenario: Scenario, upstream: Spawned) -> Stage:
 _STAGES: dict[TargetKind, Callable[[Options, Scenario, Spawned], Stage]] = {
     "direct": _direct,
     "floor": _floor,
+    "floor-settled": _floor,
     "freerouter": _freerouter,
     "litellm": _litellm,
 }
@@ -387,6 +391,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(report.results_table(summaries))
         print()
         print(report.targets_table(verdicts(summaries)))
+        reference = against_settled_floor(summaries)
+        if any(v.met is not None for v in reference):
+            print()
+            print("Reference, not a target: the same pairs against a floor proxy that sets up its "
+                  "garbage collector as `freerouter serve` does (router/heap.py).")
+            print()
+            print(report.targets_table(reference))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ from typing import Literal
 from bench.loadgen import ApiName, ClientApiName, HoldResult, LoadResult
 from bench.stats import median
 
-TargetKind = Literal["direct", "floor", "freerouter", "litellm"]
+# "floor-settled": the floor proxy with freerouter's garbage-collector settings (a reference).
+TargetKind = Literal["direct", "floor", "floor-settled", "freerouter", "litellm"]
 # "wrk" drives non-streaming load with far less CPU than the aiohttp client, which
 # otherwise becomes the bottleneck of the direct and floor rows (they share its core).
 ClientKind = Literal["aiohttp", "wrk"]
@@ -159,6 +160,8 @@ def all_scenarios(hold_streams: int) -> tuple[Scenario, ...]:
         _s("direct-c64-wrk", "direct to upstream, c=64, wrk", "direct", 64, client="wrk"),
         _s("floor-c1-wrk", "floor proxy, c=1, wrk", "floor", 1, client="wrk"),
         _s("floor-c64-wrk", "floor proxy, c=64, wrk", "floor", 64, client="wrk"),
+        _s("floor-settled-c64-wrk", "floor proxy, heap settled as freerouter's, c=64, wrk",
+           "floor-settled", 64, client="wrk"),
         _s("fr-c1-wrk", "freerouter, c=1, wrk", "freerouter", 1, client="wrk"),
         _s("fr-c64-wrk", "freerouter, c=64, wrk", "freerouter", 64, client="wrk"),
         _s("fr-resp-c64-wrk", "freerouter, Responses client, c=64, wrk", "freerouter", 64,
@@ -423,6 +426,16 @@ def verdicts(summaries: Summaries) -> list[Verdict]:
     target = "req/s at c=64 >= 30x LiteLLM"
     result.append(_throughput(summaries, target, "fr-c64", "litellm-c64", 30.0))
     return result + _sharing_costs(summaries)
+
+
+def against_settled_floor(summaries: Summaries) -> list[Verdict]:
+    """The c=64 pairs against the floor with freerouter's collector settings: how much of the
+    ratio is the router's own cost, and how much a process setting any aiohttp server could
+    take too."""
+    pairs = (("fr-c64-wrk", "OpenAI->OpenAI"), ("fr-a2o-c64-wrk", "Anthropic->OpenAI"),
+             ("fr-o2a-c64-wrk", "OpenAI->Anthropic"), ("fr-resp-c64-wrk", "Responses->OpenAI"))
+    return [_throughput(summaries, f"{label} req/s (c=64) >= 75% of the settled floor", key,
+                        "floor-settled-c64-wrk", 0.75) for key, label in pairs]
 
 
 def _sharing_costs(summaries: Summaries) -> list[Verdict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -18,12 +19,16 @@ READY_PREFIX = "READY "
 LISTEN_BACKLOG = 4096
 
 
-async def serve_until_stopped(app: web.Application, host: str, port: int) -> None:
+async def serve_until_stopped(
+    app: web.Application, host: str, port: int, on_started: Callable[[], object] | None = None
+) -> None:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG)
     await site.start()
     bound = _bound_port(runner, port)
+    if on_started is not None:
+        on_started()
     sys.stdout.write(f"{READY_PREFIX}{bound}\n")
     sys.stdout.flush()
     stop = asyncio.Event()
