@@ -20,6 +20,7 @@ next request) is not the upstream's fault and must not count against its health.
 from __future__ import annotations
 
 import asyncio
+import copy
 import ssl
 import zlib
 from collections.abc import Mapping
@@ -283,7 +284,11 @@ class _Connection(asyncio.Protocol):
 
     @property
     def error(self) -> UpstreamError | None:
-        return self._error
+        """The failure, as a new exception at each read: the one kept here, raised from a
+        frame that reaches this connection, would make a cycle (its traceback holds the frame)
+        that keeps the whole request, body and all, alive until the collector runs."""
+        error = self._error
+        return None if error is None else copy.copy(error)
 
     @property
     def reusable(self) -> bool:
@@ -303,8 +308,8 @@ class _StaleError(BadResponse):
     """The connection ended before any byte of the answer: on a pooled one, the keep-alive race
     (Http11Transport._exchange retries it on a fresh one)."""
 
-    def __init__(self) -> None:
-        super().__init__("the upstream closed the connection before answering")
+    def __init__(self, message: str = "the upstream closed the connection before answering") -> None:
+        super().__init__(message)
 
 
 class _Answer:

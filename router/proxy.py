@@ -182,7 +182,9 @@ class Proxy:
                 except UpstreamRejected as exc:
                     return self._relay_rejection(attempt, exc), None
                 except UpstreamError as exc:
-                    last = exc
+                    # Kept without its traceback: that holds this frame, which holds `last`, a
+                    # cycle that would keep the request (its body) alive until a collection.
+                    last = exc.with_traceback(None)
                     self._failed(backend, exc)
                     if isinstance(exc, OverTokenBudget):
                         progress.unfit.add(backend.id)
@@ -335,13 +337,7 @@ class Proxy:
             except ConnectionError:
                 raise
             except Exception as exc:
-                # After the first byte the status is sent: end with the API's in-band error.
-                err = exc if isinstance(exc, UpstreamError) else StreamError(
-                    "the upstream sent an unusable stream event")
-                self._failed(a.backend, err)
-                a.call.error = err.reason.value
-                tail = [*frames, *translator.fail(a.client.stream_failure_type,
-                                                  redact(err.message, a.secrets))]
+                tail = self._in_band_failure(a, translator, frames, exc)
             delivered = True
             # Release the upstream first (its unread rest closes the connection): nothing of
             # it is waited for, and nothing is left open if the client leaves during the end.
@@ -353,6 +349,18 @@ class Proxy:
         finally:
             await reply.aclose()
         return response, delivered
+
+    def _in_band_failure(self, a: _Attempt, translator: StreamTranslator, frames: list[bytes],
+                         exc: Exception) -> list[bytes]:
+        """After the first byte the status is sent: the stream ends with the API's in-band
+        error. A function of its own so that no frame in `exc`'s traceback holds the error (a
+        cycle that would keep the request alive until a collection)."""
+        err = exc if isinstance(exc, UpstreamError) else StreamError(
+            "the upstream sent an unusable stream event")
+        self._failed(a.backend, err)
+        a.call.error = err.reason.value
+        return [*frames, *translator.fail(a.client.stream_failure_type,
+                                          redact(err.message, a.secrets))]
 
     @staticmethod
     async def _keep(a: _Attempt, translator: StreamTranslator, kept: bool) -> bool:

@@ -1,0 +1,57 @@
+"""What a failed request leaves behind: nothing only the garbage collector can free.
+
+The serving process collects rarely (router/heap.py), so an error that ends up in a cycle with
+the frames it went through would keep each failed request, body and all, alive for hundreds
+of requests. Reference counting must free them at once."""
+
+from __future__ import annotations
+
+import gc
+import os
+from types import FrameType
+
+import httpx
+import pytest
+
+from router.demo.scripted import Fault
+from router.errors import UpstreamError
+from tests.core.test_failover import USER, two_backends
+from tests.harness import Harness
+
+_ROUTER = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_OURS = (os.path.join(_ROUTER, "router", ""), os.path.join(_ROUTER, "providers", ""))
+_FAKES = os.path.join(_ROUTER, "router", "demo", "")
+
+
+def _ours(thing: object) -> bool:
+    """A frame of the router's code (not of the fake upstreams), or an upstream error."""
+    if isinstance(thing, FrameType):
+        path = thing.f_code.co_filename
+        return path.startswith(_OURS) and not path.startswith(_FAKES)
+    return isinstance(thing, UpstreamError)
+
+
+@pytest.mark.parametrize("fault", [Fault(status=500), Fault(kind="truncate"),
+                                   Fault(kind="midstream_error"), Fault(kind="garbage")],
+                         ids=lambda f: f"{f.kind}-{f.status}")
+def test_a_failed_attempt_leaves_no_cycle_of_the_routers(h: Harness, fault: Fault) -> None:
+    two_backends(h)
+    body = {"model": "free", "messages": USER, "stream": fault.kind != "status"}
+    seen: list[object] = []
+    for _ in range(3):
+        h.fakes["first"].inject(fault)
+        assert httpx.post(f"{h.url}/v1/chat/completions", json=body).status_code == 200
+    gc.collect()  # whatever the warm-up made, before counting
+    gc.disable()
+    try:
+        for _ in range(3):
+            h.fakes["first"].inject(fault)
+            assert httpx.post(f"{h.url}/v1/chat/completions", json=body).status_code == 200
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        seen.extend(thing for thing in gc.garbage if _ours(thing))
+    finally:
+        gc.garbage.clear()
+        gc.set_debug(0)
+        gc.enable()
+    assert seen == []
