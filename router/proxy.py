@@ -307,14 +307,17 @@ class Proxy:
             await response.prepare(request)
             # Frames translated but not yet written: what came before an event that breaks
             # the stream still reaches the client, ahead of the in-band error.
+            # One write per upstream read, however many events it carried, made before the
+            # next read is waited for; the last read's frames go out with the stream's end.
             frames: list[bytes] = []
             try:
                 kept = False
                 self._feed(a, translator, preamble, frames)
                 if a.keep is not None:
                     kept = await self._keep(a, translator, kept)
-                await response.write(b"".join(frames))
-                frames.clear()
+                if not translator.done:
+                    await response.write(b"".join(frames))
+                    frames.clear()
                 a.call.ttft_s = self._clock.monotonic() - a.call.started
                 self._metrics.first_token(a.backend.id, a.call.ttft_s)
                 # Once the last event is out, the client's stream ends now, not when the
@@ -325,14 +328,13 @@ class Proxy:
                         batch = await anext(batches)
                     except StopAsyncIteration:
                         break
-                    # One write per upstream read, however many events it carried.
                     self._feed(a, translator, batch, frames)
                     if a.keep is not None:
                         kept = await self._keep(a, translator, kept)
-                    if frames:
+                    if frames and not translator.done:
                         await response.write(b"".join(frames))
                         frames.clear()
-                tail = translator.finish()
+                tail = [*frames, *translator.finish()]
                 await self._keep(a, translator, kept)
             except ConnectionError:
                 raise
@@ -342,8 +344,7 @@ class Proxy:
             # Release the upstream first (its unread rest closes the connection): nothing of
             # it is waited for, and nothing is left open if the client leaves during the end.
             await reply.aclose()
-            await response.write(b"".join(tail))
-            await response.write_eof()
+            await response.write_eof(b"".join(tail))
         except ConnectionError:
             pass  # the client went away: nothing left to tell it
         finally:
