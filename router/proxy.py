@@ -306,9 +306,9 @@ class Proxy:
         try:
             await response.prepare(request)
             # Frames translated but not yet written: what came before an event that breaks
-            # the stream still reaches the client, ahead of the in-band error.
-            # One write per upstream read, however many events it carried, made before the
-            # next read is waited for; the last read's frames go out with the stream's end.
+            # the stream still reaches the client, ahead of the in-band error. One write per
+            # upstream read, however many events it carried, made before the next read is
+            # waited for; the last read's frames go out with the stream's end.
             frames: list[bytes] = []
             try:
                 kept = False
