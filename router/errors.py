@@ -27,6 +27,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from router.types import FailureReason
 
 
@@ -37,6 +39,18 @@ class RouterError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+def detached(error: E) -> E:
+    """`error` without its traceback and the exceptions it chained to, for keeping past the
+    `except` that caught it: kept whole in a frame its traceback reaches (or, on 3.12+, that
+    its context's traceback reaches), it ties that frame, and the request it holds, into a
+    cycle that only the garbage collector frees."""
+    error.__context__ = error.__cause__ = None
+    return error.with_traceback(None)
 
 
 class RequestError(RouterError):

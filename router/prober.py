@@ -19,7 +19,7 @@ from aiohttp import web
 
 from router.budget import Budgets
 from router.clock import Clock
-from router.errors import BadResponse, UpstreamError, UpstreamTimeout
+from router.errors import BadResponse, UpstreamError, UpstreamTimeout, detached
 from router.health import HealthTracker
 from router.logs import logger
 from router.metrics import Metrics
@@ -105,12 +105,12 @@ class Prober:
             try:
                 await asyncio.wait_for(provider.probe(), timeout_s if timeout_s > 0 else None)
             except UpstreamError as exc:
-                failed: UpstreamError | None = exc
+                failed: UpstreamError | None = detached(exc)
             except TimeoutError:
-                failed = UpstreamTimeout("the probe did not answer in time")
+                failed = detached(UpstreamTimeout("the probe did not answer in time"))
             except Exception as exc:  # a broken adapter must not end the prober
                 logger().warning("probe_error", error=exc.__class__.__name__)
-                failed = BadResponse("the probe failed unexpectedly")
+                failed = detached(BadResponse("the probe failed unexpectedly"))
             else:
                 failed = None
             self._report(backends, failed)

@@ -23,6 +23,7 @@ from router.errors import (
     StreamError,
     UpstreamError,
     UpstreamRejected,
+    detached,
 )
 from router.health import HealthTracker
 from router.metrics import Metrics
@@ -182,9 +183,7 @@ class Proxy:
                 except UpstreamRejected as exc:
                     return self._relay_rejection(attempt, exc), None
                 except UpstreamError as exc:
-                    # Kept without its traceback: that holds this frame, which holds `last`, a
-                    # cycle that would keep the request (its body) alive until a collection.
-                    last = exc.with_traceback(None)
+                    last = detached(exc)  # kept past this block: see detached()
                     self._failed(backend, exc)
                     if isinstance(exc, OverTokenBudget):
                         progress.unfit.add(backend.id)

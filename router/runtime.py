@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from router.budget import Limits, provider_limits
 from router.config import Config
@@ -20,11 +20,11 @@ class Runtime:
     config: Config
     pool: Pool
     providers: Mapping[str, Provider]  # provider name -> adapter
+    # provider name -> its account's budgets (runtime_limits(config)): built once per config,
+    # so that the budget plan of every request can tell them unchanged by identity.
+    provider_limits: Mapping[str, Limits]
     # Every configured key (upstream and client): never shown to a client or logged.
     secrets: tuple[str, ...] = ()
-    # provider name -> its account's budgets: built once per config, so that the budget plan
-    # of every request can tell them unchanged by identity.
-    provider_limits: Mapping[str, Limits] = field(default_factory=dict)
 
     async def aclose(self) -> None:
         for provider in self.providers.values():
@@ -52,8 +52,8 @@ def build_runtime(
         ))
     secrets = tuple(k for k in (*config.keys.values(), *config.client_keys, *config.state_secrets)
                     if k)
-    return Runtime(config, Pool(config, plugins.strategies, rng), providers, secrets,
-                   _provider_limits(config))
+    return Runtime(config, Pool(config, plugins.strategies, rng), providers,
+                   runtime_limits(config), secrets)
 
 
 def with_config(
@@ -62,8 +62,9 @@ def with_config(
     """`runtime` over a config that differs only in the providers' model lists (discovery): the
     pool is rebuilt, the provider adapters are the same objects, so their sessions live on."""
     return replace(runtime, config=config, pool=Pool(config, strategies, rng),
-                   provider_limits=_provider_limits(config))
+                   provider_limits=runtime_limits(config))
 
 
-def _provider_limits(config: Config) -> dict[str, Limits]:
+def runtime_limits(config: Config) -> dict[str, Limits]:
+    """Every provider's account budgets, by provider name."""
     return {p.name: provider_limits(config, p.name) for p in config.providers}

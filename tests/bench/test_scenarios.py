@@ -26,4 +26,3 @@ def test_each_pair_is_judged_against_the_settled_floor_row() -> None:
     assert verdicts["OpenAI->OpenAI"].ratio == 0.9 and verdicts["OpenAI->OpenAI"].met
     assert verdicts["Anthropic->OpenAI"].ratio == 0.7 and verdicts["Anthropic->OpenAI"].met is False
     assert verdicts["Responses->OpenAI"].met is None  # not measured in this run
-

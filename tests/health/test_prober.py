@@ -19,7 +19,7 @@ from router.metrics import Metrics
 from router.plugins import load_plugins
 from router.pool import Pool
 from router.prober import JITTER, Prober
-from router.runtime import Runtime
+from router.runtime import Runtime, runtime_limits
 from router.state.memory import MemoryStore
 from router.types import Backend, FailureReason, Outcome
 from tests.clock import START, FakeClock
@@ -40,7 +40,8 @@ def runtime(providers: dict[str, ScriptedProvider], interval: float = INTERVAL,
     }
     plugins = load_plugins()
     config = parse(raw, {}, list(plugins.strategies), {})
-    return Runtime(config, Pool(config, plugins.strategies, random.Random(0)), providers)
+    return Runtime(config, Pool(config, plugins.strategies, random.Random(0)), providers,
+                   runtime_limits(config))
 
 
 class Rig:

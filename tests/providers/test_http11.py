@@ -5,6 +5,7 @@ fed arbitrary splits of an answer, without a socket."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import gzip
 import ssl
 import zlib
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from providers import http11
 from providers.http11 import Http11Transport
 from providers.transport import Timeouts
-from router.errors import BadResponse, UpstreamConnectError, UpstreamTimeout
+from router.errors import BadResponse, UpstreamConnectError, UpstreamError, UpstreamTimeout
 
 Reader = asyncio.StreamReader
 Writer = asyncio.StreamWriter
@@ -282,6 +283,34 @@ async def test_an_answer_cut_mid_body_raises_after_the_bytes_that_came() -> None
             await resp.chunk()
         resp.release()
     await transport.aclose()
+
+
+async def test_a_connections_failure_is_raised_as_a_new_error_each_time() -> None:
+    # The one kept on the connection, raised from frames that reach it, would tie them (and
+    # the request they hold) into a cycle only the garbage collector frees.
+    script = replies(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")
+
+    transport = Http11Transport()
+    async with upstream(script) as (url, _):
+        resp = await transport.request("GET", url, {})
+        await resp.chunk()
+        raised = []
+        for _ in range(2):
+            with pytest.raises(BadResponse) as caught:
+                await resp.chunk()
+            raised.append(caught.value)
+        resp.release()
+    await transport.aclose()
+    assert raised[0] is not raised[1] and str(raised[0]) == str(raised[1])
+
+
+@pytest.mark.parametrize("error", [BadResponse("cut", upstream_status=200), http11._StaleError(),
+                                   UpstreamTimeout("late", retry_after_s=3.0)],
+                         ids=lambda e: type(e).__name__)
+def test_every_failure_a_connection_keeps_can_be_raised_anew(error: UpstreamError) -> None:
+    fresh = copy.copy(error)
+    assert type(fresh) is type(error) and fresh is not error
+    assert vars(fresh) == vars(error)
 
 
 @pytest.mark.parametrize(("wire", "match"), [
