@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from router.demo.scripted import Fault
-from router.errors import BadResponse, UpstreamError, detached
+from router.errors import BadResponse, detached
 from tests.core.test_failover import USER, two_backends
 from tests.harness import Harness
 
@@ -24,18 +24,22 @@ _FAKES = os.path.join(_ROUTER, "router", "demo", "")
 
 
 def _ours(thing: object) -> bool:
-    """A frame of the router's code (not of the fake upstreams), or an upstream error."""
+    """A frame of the router's code (not of the fake upstreams): what holds a request. Not any
+    error: a closed upstream connection keeps its failure in a small cycle with its parser,
+    which holds no request and may or may not be unreachable yet when the test collects."""
     if isinstance(thing, FrameType):
         path = thing.f_code.co_filename
         return path.startswith(_OURS) and not path.startswith(_FAKES)
-    return isinstance(thing, UpstreamError)
+    return False
 
 
 @pytest.mark.parametrize("fault", [Fault(status=500), Fault(kind="truncate"),
-                                   Fault(kind="midstream_error"), Fault(kind="garbage")],
+                                   Fault(kind="midstream_error"), Fault(kind="garbage"),
+                                   Fault(kind="stall")],
                          ids=lambda f: f"{f.kind}-{f.status}")
 def test_a_failed_attempt_leaves_no_cycle_of_the_routers(h: Harness, fault: Fault) -> None:
-    two_backends(h)
+    # A stall mid-stream times the upstream connection out: the failure it keeps is raised.
+    two_backends(h, timeout_s=0.2 if fault.kind == "stall" else 5)
     body = {"model": "free", "messages": USER, "stream": fault.kind != "status"}
     seen: list[object] = []
     # Few enough failures that the first backend stays in rotation (health ejects from ten on).
@@ -55,6 +59,7 @@ def test_a_failed_attempt_leaves_no_cycle_of_the_routers(h: Harness, fault: Faul
         gc.garbage.clear()
         gc.set_debug(0)
         gc.enable()
+        h.call(h.fakes["first"].hang.set)  # the stalled answers may end now
     assert seen == []
 
 
